@@ -1,0 +1,61 @@
+"""Backend specs, one file each (``backends/spec_*.py``), read by the tests,
+the benchmarks and ``noxfile.py``. Adding a backend is adding one file.
+
+Not shipped in the wheel: the library itself never names a backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from pathlib import Path
+from types import ModuleType
+from typing import Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    name: str                       # what tests, benchmarks and nox call it
+    module: str                     # the module a user imports (``xp=``)
+    requirement: str                # pip requirement that installs it
+    dtypes: tuple[str, ...]         # floating dtypes nnbackprop supports on it
+    device: str = "cpu"             # kind of device its default arrays live on
+    cpu: bool = True                # runs on a machine with no accelerator
+    sync: Callable[[ModuleType], None] = lambda mod: None  # wait for queued device work
+    probe: Callable[[ModuleType], str | None] = lambda mod: None  # reason it is unusable
+
+    def unavailable(self) -> str | None:
+        """None when usable here; otherwise why not, in words."""
+        try:
+            mod = importlib.import_module(self.module)
+        except Exception as exc:
+            return f"{self.module} is not installed ({type(exc).__name__}: {exc}); pip install '{self.requirement}'"
+        try:
+            return self.probe(mod)
+        except Exception as exc:
+            return f"{self.module} imported but cannot run here: {type(exc).__name__}: {exc}"
+
+    def load(self) -> ModuleType:
+        reason = self.unavailable()
+        if reason:
+            raise RuntimeError(f"backend {self.name!r} is unavailable: {reason}")
+        return importlib.import_module(self.module)
+
+
+def all_backends() -> dict[str, Backend]:
+    """Every spec under ``backends/``, by name, in file order."""
+    found = {}
+    for info in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda i: i.name):
+        if info.name.startswith("spec_"):
+            spec = importlib.import_module(f"{__name__}.{info.name}").SPEC
+            found[spec.name] = spec
+    order = ["numpy", "array_api_strict", "torch", "cupy"]
+    return dict(sorted(found.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0])))
+
+
+def get(name: str) -> Backend:
+    backends = all_backends()
+    if name not in backends:
+        raise KeyError(f"no backend spec {name!r}; known: {', '.join(backends)}")
+    return backends[name]

@@ -1,0 +1,182 @@
+"""The one seam between nnbackprop and the array libraries.
+
+Only this module imports :mod:`array_api_compat`. Everything else asks it for
+the namespace ``xp`` of its arrays and then calls only Array API functions on
+``xp``. Nothing here imports a backend by name: a namespace given as a string
+is imported on the user's behalf, and backend checks use array-api-compat's
+``is_*_array`` helpers, which never import the library they test for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+__all__ = [
+    "namespace",
+    "namespace_of",
+    "device_of",
+    "default_device",
+    "resolve_dtype",
+    "dtype_name",
+    "has_dtype",
+    "float_dtypes",
+    "to_host",
+    "from_host",
+    "check_array",
+    "is_writeable",
+]
+
+
+def namespace(xp: ModuleType | str | None) -> ModuleType:
+    """Return the Array API namespace for ``xp``.
+
+    ``xp`` is a module (``numpy``, ``cupy``, ``torch``, ``array_api_strict``, or
+    an already compatible namespace), its import name, or ``None`` for NumPy.
+    """
+    if xp is None:
+        xp = "numpy"
+    if isinstance(xp, str):
+        try:
+            xp = importlib.import_module(xp)
+        except ImportError as exc:
+            raise ImportError(
+                f"array namespace {xp!r} could not be imported ({exc}); install it, "
+                f"or pass xp= one of the installed array libraries"
+            ) from exc
+    if not isinstance(xp, ModuleType):
+        raise TypeError(f"xp must be a module or its name, got {type(xp).__name__}")
+    try:
+        probe = xp.asarray(0.0)
+        return array_api_compat.array_namespace(probe)
+    except Exception as exc:  # pragma: no cover - message path
+        raise TypeError(f"{xp.__name__!r} is not an Array API compatible namespace: {exc}") from exc
+
+
+def namespace_of(*arrays: Any) -> ModuleType:
+    """The namespace shared by ``arrays``; a clear error if they mix libraries."""
+    try:
+        return array_api_compat.array_namespace(*arrays)
+    except TypeError as exc:
+        kinds = sorted({type(a).__module__ + "." + type(a).__name__ for a in arrays})
+        raise TypeError(f"arrays from different libraries cannot be mixed: {', '.join(kinds)}") from exc
+
+
+def device_of(x: Any) -> Any:
+    """The device an array lives on."""
+    return array_api_compat.device(x)
+
+
+def default_device(xp: ModuleType) -> Any:
+    """The device new arrays of ``xp`` land on when none is named."""
+    return array_api_compat.device(xp.asarray(0.0))
+
+
+_FLOAT_NAMES = ("float16", "float32", "float64")
+
+
+def float_dtypes(xp: ModuleType, device: Any = None) -> dict[str, Any]:
+    """Floating dtypes ``xp`` supports on ``device``, by name."""
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is not None:
+        try:
+            supported = info().dtypes(device=device, kind="real floating")
+        except Exception:  # some wrapped namespaces reject a device here
+            supported = info().dtypes(kind="real floating")
+    else:  # pragma: no cover - old namespaces
+        supported = {n: getattr(xp, n) for n in ("float32", "float64") if hasattr(xp, n)}
+    out = {n: supported[n] for n in _FLOAT_NAMES if n in supported}
+    if "float16" not in out and hasattr(xp, "float16"):
+        out["float16"] = xp.float16  # numpy, cupy and torch have it outside the standard
+    return dict(sorted(out.items(), key=lambda kv: _FLOAT_NAMES.index(kv[0])))
+
+
+def has_dtype(xp: ModuleType, name: str, device: Any = None) -> bool:
+    return name in float_dtypes(xp, device)
+
+
+def resolve_dtype(xp: ModuleType, dtype: Any, device: Any = None) -> Any:
+    """Turn ``"float32"`` (or a dtype object of ``xp``) into ``xp``'s dtype."""
+    available = float_dtypes(xp, device)
+    if isinstance(dtype, str):
+        if dtype not in available:
+            raise ValueError(
+                f"dtype {dtype!r} is not available in {xp.__name__}; "
+                f"expected one of {list(available)}"
+            )
+        return available[dtype]
+    for d in available.values():
+        if dtype == d:
+            return d
+    raise ValueError(f"dtype {dtype!r} is not a floating dtype of {xp.__name__}; expected one of {list(available)}")
+
+
+def dtype_name(xp: ModuleType, dtype: Any) -> str:
+    """``"float32"`` for ``xp.float32`` and so on; ``str(dtype)`` for others."""
+    for name in ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
+                 "uint8", "uint16", "uint32", "uint64", "bool"):
+        if hasattr(xp, name) and dtype == getattr(xp, name):
+            return name
+    return str(dtype)
+
+
+def is_floating(xp: ModuleType, x: Any) -> bool:
+    return xp.isdtype(x.dtype, "real floating")
+
+
+def to_host(x: Any) -> np.ndarray:
+    """A NumPy copy (or view) of any array, wherever it lives.
+
+    Use outside the training step only: on an accelerator this synchronises.
+    """
+    if isinstance(x, np.ndarray):
+        return x
+    if array_api_compat.is_cupy_array(x):
+        return x.get()
+    if array_api_compat.is_torch_array(x):
+        return x.detach().cpu().numpy()
+    try:
+        return np.from_dlpack(x)
+    except Exception:
+        return np.asarray(x)
+
+
+def from_host(xp: ModuleType, a: np.ndarray, dtype: Any = None, device: Any = None) -> Any:
+    """Move a host NumPy array into ``xp`` on ``device`` as ``dtype``."""
+    return xp.asarray(np.ascontiguousarray(a), dtype=dtype, device=device)
+
+
+def is_writeable(x: Any) -> bool:
+    """Whether ``x`` may be updated in place (``x[...] = v``) by this library."""
+    if isinstance(x, np.ndarray):
+        return bool(x.flags.writeable)
+    return array_api_compat.is_cupy_array(x) or array_api_compat.is_torch_array(x)
+
+
+def check_array(x: Any, *, name: str, xp: ModuleType, device: Any) -> None:
+    """Refuse anything that is not an array of ``xp`` on ``device``."""
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise TypeError(
+            f"{name} must be an array of {xp.__name__}, got {type(x).__name__}; "
+            f"convert it with xp.asarray first"
+        )
+    try:
+        got = array_api_compat.array_namespace(x)
+    except TypeError:
+        got = None
+    if got is not xp:
+        got_name = got.__name__ if got is not None else type(x).__module__
+        raise TypeError(
+            f"{name} is an array of {got_name} but the model lives in {xp.__name__}; "
+            f"arrays are never copied between libraries silently: move {name} there "
+            f"(xp.asarray) or the model (model.to(...))"
+        )
+    dev = array_api_compat.device(x)
+    if dev != device:
+        raise ValueError(
+            f"{name} is on device {dev} but the model is on {device}; move one of them first"
+        )

@@ -1,0 +1,157 @@
+"""Activation functions g and their derivatives.
+
+Each activation maps Z (N, n) to A = g(Z) (N, n) and, walking back, turns
+dJ/dA into the layer's error term delta = dJ/dZ. Derivatives use the cheap
+forms from the seeds, written in terms of what the forward pass kept:
+
+    sigmoid   sigma'(z) = a (1 - a)
+    tanh      tanh'(z)  = 1 - a^2
+    relu      relu'(z)  = 1[z > 0]
+    softmax   delta_i   = a_i (dA_i - sum_j dA_j a_j)   (no Jacobian formed)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Activation:
+    """Base class: ``forward(z, xp) -> a`` and ``backward(dA, z, a, xp) -> delta``."""
+
+    name = "activation"
+
+    def forward(self, z: Any, xp: Any) -> Any:
+        raise NotImplementedError
+
+    def backward(self, dA: Any, z: Any, a: Any, xp: Any) -> Any:
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        """JSON-friendly description, enough for :func:`get` to rebuild it."""
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Activation) and self.config() == other.config()
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.config().items())))
+
+
+class Identity(Activation):
+    """g(z) = z, g'(z) = 1."""
+
+    name = "identity"
+
+    def forward(self, z, xp):
+        return z
+
+    def backward(self, dA, z, a, xp):
+        return dA
+
+
+class Sigmoid(Activation):
+    """sigma(z) = 1 / (1 + e^-z), computed from e^-|z| so it never overflows."""
+
+    name = "sigmoid"
+
+    def forward(self, z, xp):
+        e = xp.exp(-xp.abs(z))
+        return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+    def backward(self, dA, z, a, xp):
+        return dA * a * (1 - a)
+
+
+class Tanh(Activation):
+    name = "tanh"
+
+    def forward(self, z, xp):
+        return xp.tanh(z)
+
+    def backward(self, dA, z, a, xp):
+        return dA * (1 - a * a)
+
+
+class ReLU(Activation):
+    """relu(z) = max(z, 0); relu'(z) = 1[z > 0]."""
+
+    name = "relu"
+
+    def forward(self, z, xp):
+        return xp.where(z > 0, z, xp.zeros_like(z))
+
+    def backward(self, dA, z, a, xp):
+        return xp.where(z > 0, dA, xp.zeros_like(dA))
+
+
+class LeakyReLU(Activation):
+    """g(z) = z for z > 0, slope * z otherwise."""
+
+    name = "leaky_relu"
+
+    def __init__(self, slope: float = 0.01):
+        slope = float(slope)
+        if not 0 <= slope < 1:
+            raise ValueError(f"leaky_relu slope must be in [0, 1), got {slope}")
+        self.slope = slope
+
+    def forward(self, z, xp):
+        return xp.where(z > 0, z, self.slope * z)
+
+    def backward(self, dA, z, a, xp):
+        return xp.where(z > 0, dA, self.slope * dA)
+
+    def config(self):
+        return {"name": self.name, "slope": self.slope}
+
+
+class Softmax(Activation):
+    """softmax over the units of each row, shifted by the row max for stability."""
+
+    name = "softmax"
+
+    def forward(self, z, xp):
+        e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
+        return e / xp.sum(e, axis=1, keepdims=True)
+
+    def backward(self, dA, z, a, xp):
+        return a * (dA - xp.sum(dA * a, axis=1, keepdims=True))
+
+
+ACTIVATIONS: dict[str, type[Activation]] = {
+    cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax)
+}
+
+_NO_DERIVATIVE = {"step", "heaviside", "sign", "threshold"}
+
+
+def get(spec: str | dict | Activation | None) -> Activation:
+    """An :class:`Activation` from its name, its ``config()`` dict, or itself."""
+    if spec is None:
+        return Identity()
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        name = spec.pop("name")
+        return _by_name(name)(**spec)
+    if isinstance(spec, str):
+        return _by_name(spec)()
+    raise TypeError(f"activation must be a name or an Activation, got {type(spec).__name__}")
+
+
+def _by_name(name: str) -> type[Activation]:
+    key = name.lower()
+    if key in _NO_DERIVATIVE:
+        raise ValueError(
+            f"activation {name!r} has no useful derivative (it is 0 almost everywhere), "
+            f"so backpropagation cannot train through it; use 'sigmoid' or 'tanh' for a "
+            f"smooth step. Valid names: {', '.join(ACTIVATIONS)}"
+        )
+    if key not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; valid names: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[key]

@@ -1,0 +1,72 @@
+"""Gradient checking by central differences (the seeds' sanity check).
+
+For every parameter theta the numerical slope
+
+    (J(theta + eps) - J(theta - eps)) / (2 eps)
+
+is compared with the backpropagated gradient. The relative error of a whole
+parameter array is ||analytic - numeric|| / (||analytic|| + ||numeric||);
+the largest over all parameters is returned. Correct backprop in float64
+gives about 1e-8 or less; a wrong rule gives 1e-2 or more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _compat
+from .model import Sequential
+
+
+def gradient_check(model: Sequential, loss: Any, X: Any, T: Any, eps: float = 1e-6) -> float:
+    """Largest relative error between backprop and central differences.
+
+    Runs in float64 where the backend has it (on a copy: ``model`` is left as
+    it was), otherwise in the model's dtype. X (N, n_in); T as ``loss`` wants.
+    """
+    model.check_input(X)
+    model.check_target(T, loss, n_rows=X.shape[0])
+    xp = model.xp
+    dtype = "float64" if _compat.has_dtype(xp, "float64", model.device) else model.dtype_name
+    m = Sequential([_copy_layer(layer) for layer in model.layers], xp=xp,
+                   dtype=dtype, device=model.device)
+    params = [_compat.to_host(p).astype(np.float64) for p in model.parameters()]
+    on_device = [_compat.from_host(xp, p, m.dtype, m.device) for p in params]
+    m._set_parameters_unchecked(on_device)
+    X = xp.astype(X, m.dtype)
+    if xp.isdtype(T.dtype, "real floating"):
+        T = xp.astype(T, m.dtype)
+
+    m._value_and_grad(X, T, loss)
+    analytic = [_compat.to_host(g).astype(np.float64) for g in m.gradients()]
+
+    def J() -> float:
+        return float(loss.value(m._forward(X), T, xp) + m._penalty(loss.l2))
+
+    worst = 0.0
+    for k, p in enumerate(params):
+        numeric = np.empty_like(p)
+        for idx in np.ndindex(p.shape):
+            orig = p[idx]
+            values = []
+            for shifted in (orig + eps, orig - eps):
+                p[idx] = shifted
+                on_device[k] = _compat.from_host(xp, p, m.dtype, m.device)
+                m._set_parameters_unchecked(on_device)
+                values.append(J())
+            p[idx] = orig
+            numeric[idx] = (values[0] - values[1]) / (2 * eps)
+        on_device[k] = _compat.from_host(xp, p, m.dtype, m.device)
+        m._set_parameters_unchecked(on_device)
+        denom = np.linalg.norm(analytic[k]) + np.linalg.norm(numeric)
+        if denom > 0:
+            worst = max(worst, float(np.linalg.norm(analytic[k] - numeric) / denom))
+    return worst
+
+
+def _copy_layer(layer):
+    from .layers import Dense
+
+    return Dense(layer.n_in, layer.n_out, activation=layer.activation, init=layer.init)

@@ -1,0 +1,120 @@
+"""The fully connected layer.
+
+Forward, for a batch X of N rows (N, n_in):
+
+    Z = X @ W + b          W (n_in, n_out), b (n_out,)
+    A = g(Z)               (N, n_out)
+
+Backward, batched over the whole batch (no per-example loop, no
+(N, n_in, n_out) temporaries), from dJ/dA (N, n_out):
+
+    delta      = dJ/dA * g'(Z)        (N, n_out)
+    dW         = X^T @ delta          (n_in, n_out)
+    db         = sum_rows delta       (n_out,)
+    dJ/dX      = delta @ W^T          (N, n_in)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _compat
+from . import activations as _activations
+from . import init as _init
+
+
+class Dense:
+    """``Dense(n_in, n_out, activation="identity", init=None)``.
+
+    ``init=None`` picks He normal for relu/leaky_relu and Glorot uniform
+    otherwise. ``W`` and ``b`` exist once the layer is part of a
+    :class:`~nnbackprop.Sequential`; they may be replaced by arrays of the same
+    shape, namespace, device and dtype (hand-set or pretrained weights).
+    """
+
+    def __init__(self, n_in: int, n_out: int, activation: Any = "identity", init: Any = None):
+        for name, v in (("n_in", n_in), ("n_out", n_out)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"Dense {name} must be a positive integer, got {v!r}")
+        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.activation = _activations.get(activation)
+        self.init = _init.get(init, self.activation.name)
+        self._W = self._b = None
+        self.dW = self.db = None
+        self._cache = None
+
+    # parameters --------------------------------------------------------------
+    def build(self, xp: Any, dtype: Any, device: Any, rng: np.random.Generator) -> None:
+        """Draw W from the initialiser (host float64) and move it to ``xp``."""
+        self._xp, self._dtype, self._device = xp, dtype, device
+        self._W = _compat.from_host(xp, self.init(rng, self.n_in, self.n_out), dtype, device)
+        self._b = xp.zeros((self.n_out,), dtype=dtype, device=device)
+        self.dW = self.db = None
+        self._cache = None
+
+    @property
+    def W(self) -> Any:
+        """Weights, shape (n_in, n_out)."""
+        return self._W
+
+    @W.setter
+    def W(self, value: Any) -> None:
+        self._W = self._checked_param("W", value, (self.n_in, self.n_out))
+
+    @property
+    def b(self) -> Any:
+        """Biases, shape (n_out,)."""
+        return self._b
+
+    @b.setter
+    def b(self, value: Any) -> None:
+        self._b = self._checked_param("b", value, (self.n_out,))
+
+    def _checked_param(self, name, value, shape):
+        if self._W is None:
+            raise RuntimeError(f"this Dense layer is not built yet: put it in a Sequential before setting {name}")
+        _compat.check_array(value, name=name, xp=self._xp, device=self._device)
+        if tuple(value.shape) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {tuple(value.shape)}")
+        if value.dtype != self._dtype:
+            raise TypeError(
+                f"{name} must have dtype {_compat.dtype_name(self._xp, self._dtype)}, "
+                f"got {_compat.dtype_name(self._xp, value.dtype)}"
+            )
+        return value
+
+    # passes -----------------------------------------------------------------
+    def forward(self, X: Any) -> Any:
+        """A = g(X @ W + b), (N, n_out); keeps X, Z and A for backward."""
+        xp = self._xp
+        Z = X @ self._W + self._b
+        A = self.activation.forward(Z, xp)
+        self._cache = (X, Z, A)
+        return A
+
+    def backward(self, dA: Any, input_grad: bool = True) -> Any:
+        """Fill ``dW`` and ``db`` from dJ/dA (N, n_out); return dJ/dX (N, n_in).
+
+        With ``input_grad=False`` (the first layer in training) dJ/dX is skipped
+        and ``None`` returned.
+        """
+        if self._cache is None:
+            raise RuntimeError("backward called before forward: run forward(X) first")
+        xp = self._xp
+        X, Z, A = self._cache
+        delta = self.activation.backward(dA, Z, A, xp)
+        self.dW = X.T @ delta
+        self.db = xp.sum(delta, axis=0)
+        return delta @ self._W.T if input_grad else None
+
+    def config(self) -> dict:
+        return {
+            "type": "Dense", "n_in": self.n_in, "n_out": self.n_out,
+            "activation": self.activation.config(), "init": self.init.config(),
+        }
+
+    def __repr__(self) -> str:
+        act = self.activation.name
+        return f"Dense({self.n_in}, {self.n_out}, activation={act!r})"

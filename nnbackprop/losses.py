@@ -1,0 +1,217 @@
+"""Cost functions J, each "sum over output units, mean over samples".
+
+A loss is an object: ``loss(pred, target)`` gives J as a 0-d array and
+``loss.grad(pred, target)`` gives dJ/dpred, shaped like ``pred`` (N, C).
+Both check their inputs first; the training loop checks its data once and then
+calls the unchecked ``value_and_grad``.
+
+Every loss takes ``l2=lambda``: the penalty lambda/2 sum ||W||^2 over the
+weights (biases excluded), which the model adds to J and lambda W to each dW
+whenever it evaluates the loss on itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _compat
+
+
+class Loss:
+    name = "loss"
+
+    def __init__(self, *, l2: float = 0.0):
+        l2 = float(l2)
+        if not l2 >= 0:
+            raise ValueError(f"l2 must be >= 0, got {l2}")
+        self.l2 = l2
+
+    # public, checked -------------------------------------------------------
+    def __call__(self, pred: Any, target: Any) -> Any:
+        """J (0-d array) of predictions ``pred`` (N, C) against ``target``."""
+        xp = self._check(pred, target)
+        return self.value(pred, target, xp)
+
+    def grad(self, pred: Any, target: Any) -> Any:
+        """dJ/dpred, shape (N, C)."""
+        xp = self._check(pred, target)
+        return self.value_and_grad(pred, target, xp)[1]
+
+    # unchecked, for the training loop ---------------------------------------
+    def value(self, pred, target, xp):
+        raise NotImplementedError
+
+    def value_and_grad(self, pred, target, xp):
+        """(J, dJ/dpred) without input checks."""
+        raise NotImplementedError
+
+    # checks ----------------------------------------------------------------
+    def check_target(self, pred_shape: tuple, target: Any, xp: Any, dtype: Any) -> None:
+        """Raise if ``target`` cannot be compared with outputs of ``pred_shape``.
+
+        May read a summary of ``target`` back to the host (a sync): call it once
+        per data set, not per step.
+        """
+        _check_float_target(self.name, pred_shape, target, xp, dtype)
+
+    def check_model(self, model: Any) -> None:
+        """Raise if this loss cannot sit on top of ``model``'s last layer."""
+
+    def _check(self, pred, target):
+        xp = _compat.namespace_of(pred)
+        _compat.check_array(target, name="target", xp=xp, device=_compat.device_of(pred))
+        if pred.ndim != 2:
+            raise ValueError(f"pred must be 2-D (N, C), got shape {tuple(pred.shape)}")
+        self.check_target(tuple(pred.shape), target, xp, pred.dtype)
+        return xp
+
+    def config(self) -> dict:
+        return {"name": self.name, "l2": self.l2}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(l2={self.l2})" if self.l2 else f"{type(self).__name__}()"
+
+
+class MSE(Loss):
+    """J = 1/(2N) sum_n ||yhat_n - y_n||^2; dJ/dyhat = (yhat - y) / N."""
+
+    name = "mse"
+
+    def value(self, pred, target, xp):
+        r = pred - target
+        return xp.sum(r * r) / (2 * pred.shape[0])
+
+    def value_and_grad(self, pred, target, xp):
+        r = pred - target
+        n = pred.shape[0]
+        return xp.sum(r * r) / (2 * n), r / n
+
+
+class BinaryCrossEntropy(Loss):
+    """On logits z with targets t in [0, 1]:
+
+    J = 1/N sum_n sum_j [log(1 + e^z) - t z]   (logaddexp: finite for any z)
+    dJ/dz = (sigma(z) - t) / N
+    """
+
+    name = "binary_cross_entropy"
+
+    def value(self, pred, target, xp):
+        return xp.sum(xp.logaddexp(xp.zeros_like(pred), pred) - target * pred) / pred.shape[0]
+
+    def value_and_grad(self, pred, target, xp):
+        n = pred.shape[0]
+        e = xp.exp(-xp.abs(pred))
+        sig = xp.where(pred >= 0, 1 / (1 + e), e / (1 + e))
+        return self.value(pred, target, xp), (sig - target) / n
+
+    def check_target(self, pred_shape, target, xp, dtype):
+        super().check_target(pred_shape, target, xp, dtype)
+        if xp.any((target < 0) | (target > 1)):
+            raise ValueError("binary_cross_entropy targets must lie in [0, 1]")
+
+    def check_model(self, model):
+        _refuse_last_activation(model, "sigmoid", self.name, "BinaryCrossEntropy takes logits")
+
+
+class SoftmaxCrossEntropy(Loss):
+    """On logits z (N, C) with integer labels (N,) or probabilities t (N, C):
+
+    J = -1/N sum_n sum_c t_nc log softmax(z_n)_c
+    dJ/dz = (softmax(z) - t) / N        (no Jacobian is formed)
+    """
+
+    name = "softmax_cross_entropy"
+
+    def value(self, pred, target, xp):
+        return self.value_and_grad(pred, target, xp)[0]
+
+    def value_and_grad(self, pred, target, xp):
+        n, c = pred.shape
+        t = target if target.ndim == 2 else one_hot(target, c, xp, pred.dtype)
+        shifted = pred - xp.max(pred, axis=1, keepdims=True)
+        e = xp.exp(shifted)
+        s = xp.sum(e, axis=1, keepdims=True)
+        log_p = shifted - xp.log(s)
+        return -xp.sum(t * log_p) / n, (e / s - t) / n
+
+    def check_target(self, pred_shape, target, xp, dtype):
+        if target.ndim == 2:
+            _check_float_target(self.name, pred_shape, target, xp, dtype)
+            if xp.any(target < 0):
+                raise ValueError("softmax_cross_entropy probability targets must be >= 0")
+            return
+        check_labels(self.name, pred_shape, target, xp)
+
+    def check_model(self, model):
+        _refuse_last_activation(
+            model, "softmax", self.name,
+            "SoftmaxCrossEntropy applies softmax itself (a double softmax); "
+            "give the last layer activation='identity'",
+        )
+
+
+def one_hot(labels: Any, n_classes: int, xp: Any, dtype: Any) -> Any:
+    """(N,) integer labels -> (N, n_classes) rows of 0 and 1."""
+    classes = xp.arange(n_classes, dtype=labels.dtype, device=_compat.device_of(labels))
+    return xp.astype(labels[:, None] == classes[None, :], dtype)
+
+
+def check_labels(loss_name: str, pred_shape: tuple, labels: Any, xp: Any) -> None:
+    """Integer class labels (N,) in [0, C)."""
+    n, c = pred_shape
+    if not xp.isdtype(labels.dtype, "integral"):
+        raise TypeError(
+            f"{loss_name}: 1-D targets are class labels and must be integers, got "
+            f"{_compat.dtype_name(xp, labels.dtype)}; pass one-hot (N, {c}) floats otherwise"
+        )
+    if labels.ndim != 1 or labels.shape[0] != n:
+        raise ValueError(
+            f"{loss_name}: labels must have shape ({n},) to match the output ({n}, {c}), "
+            f"got {tuple(labels.shape)}"
+        )
+    if n == 0:
+        return
+    lo, hi = int(xp.min(labels)), int(xp.max(labels))
+    if lo < 0 or hi >= c:
+        raise ValueError(
+            f"{loss_name}: class labels must lie in [0, {c - 1}] for {c} output units, "
+            f"got labels from {lo} to {hi}"
+        )
+
+
+def _check_float_target(loss_name, pred_shape, target, xp, dtype):
+    if tuple(target.shape) != tuple(pred_shape):
+        raise ValueError(
+            f"{loss_name}: target shape {tuple(target.shape)} does not match the output "
+            f"shape {tuple(pred_shape)}"
+        )
+    if target.dtype != dtype:
+        raise TypeError(
+            f"{loss_name}: target dtype {_compat.dtype_name(xp, target.dtype)} does not match "
+            f"the model's {_compat.dtype_name(xp, dtype)}; cast it with xp.astype"
+        )
+
+
+def _refuse_last_activation(model, act_name, loss_name, why):
+    last = model.layers[-1]
+    if last.activation.name == act_name:
+        raise ValueError(f"{loss_name} on a last layer with activation={act_name!r}: {why}")
+
+
+LOSSES = {cls.name: cls for cls in (MSE, BinaryCrossEntropy, SoftmaxCrossEntropy)}
+
+
+def get(spec) -> Loss:
+    """A loss from its name (``"mse"``, ``"binary_cross_entropy"``,
+    ``"softmax_cross_entropy"``), a config dict, or an instance."""
+    if isinstance(spec, Loss):
+        return spec
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        name = spec.pop("name")
+    else:
+        name = spec
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(LOSSES)}")
+    return LOSSES[name](**(spec if isinstance(spec, dict) else {}))

@@ -1,0 +1,196 @@
+"""A stack of layers: forward, backward and the parameters in a fixed order."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import _compat
+from .layers import Dense
+
+
+class Sequential:
+    """``Sequential(layers, *, xp=None, dtype="float32", device=None, seed=None)``.
+
+    The network lives in one namespace ``xp`` (a module such as ``numpy``,
+    ``cupy``, ``torch`` or ``array_api_strict``, or its name; default NumPy), on
+    one ``device`` (the namespace's default when ``None``) and in one floating
+    ``dtype``. Initial weights come from ``numpy.random.default_rng(seed)``, so
+    one seed gives bit-identical weights on every backend.
+    """
+
+    def __init__(self, layers: Sequence[Dense], *, xp: Any = None, dtype: Any = "float32",
+                 device: Any = None, seed: int | None = None):
+        layers = list(layers)
+        if not layers:
+            raise ValueError("Sequential needs at least one layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Dense):
+                raise TypeError(f"layer {i} must be a Dense, got {type(layer).__name__}")
+        for i, (a, b) in enumerate(zip(layers, layers[1:])):
+            if a.n_out != b.n_in:
+                raise ValueError(
+                    f"layer {i} gives {a.n_out} outputs but layer {i + 1} expects "
+                    f"{b.n_in} inputs"
+                )
+        if len({id(layer) for layer in layers}) != len(layers):
+            raise ValueError("the same Dense object appears twice; create one per position")
+        self.xp = _compat.namespace(xp)
+        self.device = _compat.default_device(self.xp) if device is None else device
+        self.dtype = _compat.resolve_dtype(self.xp, dtype, self.device)
+        self.seed = seed
+        self.layers = layers
+        rng = np.random.default_rng(seed)
+        for layer in layers:
+            layer.build(self.xp, self.dtype, self.device, rng)
+        self._forwarded = False
+
+    # shape facts ---------------------------------------------------------------
+    @property
+    def n_in(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.layers[-1].n_out
+
+    @property
+    def dtype_name(self) -> str:
+        return _compat.dtype_name(self.xp, self.dtype)
+
+    # passes --------------------------------------------------------------------
+    def forward(self, X: Any) -> Any:
+        """Outputs (N, n_out) for inputs X (N, n_in); keeps what backward needs."""
+        self.check_input(X)
+        return self._forward(X)
+
+    __call__ = forward
+
+    def _forward(self, X: Any) -> Any:
+        A = X
+        for layer in self.layers:
+            A = layer.forward(A)
+        self._forwarded = True
+        return A
+
+    def backward(self, dY: Any) -> Any:
+        """From dJ/dY (N, n_out) fill every layer's ``dW``, ``db``; return dJ/dX (N, n_in)."""
+        if not self._forwarded:
+            raise RuntimeError("backward called before forward: run forward(X) first")
+        _compat.check_array(dY, name="dY", xp=self.xp, device=self.device)
+        out_shape = tuple(self.layers[-1]._cache[2].shape)
+        if tuple(dY.shape) != out_shape:
+            raise ValueError(f"dY must have the output's shape {out_shape}, got {tuple(dY.shape)}")
+        if dY.dtype != self.dtype:
+            raise TypeError(
+                f"dY must have dtype {self.dtype_name}, got {_compat.dtype_name(self.xp, dY.dtype)}"
+            )
+        return self._backward(dY, input_grad=True)
+
+    def _backward(self, dY: Any, input_grad: bool) -> Any:
+        g = dY
+        last = len(self.layers) - 1
+        for i in range(last, -1, -1):
+            g = self.layers[i].backward(g, input_grad=input_grad or i > 0)
+        return g
+
+    def value_and_grad(self, X: Any, T: Any, loss: Any) -> Any:
+        """J of ``loss`` on (X, T) plus its L2 penalty; fills every ``dW``, ``db``.
+
+        Checks the inputs first; returns J as a 0-d array.
+        """
+        self.check_input(X)
+        self.check_target(T, loss, n_rows=X.shape[0])
+        return self._value_and_grad(X, T, loss)
+
+    def _value_and_grad(self, X: Any, T: Any, loss: Any) -> Any:
+        xp = self.xp
+        Y = self._forward(X)
+        J, dY = loss.value_and_grad(Y, T, xp)
+        self._backward(dY, input_grad=False)
+        if loss.l2:
+            J = J + self._penalty(loss.l2)
+            for layer in self.layers:
+                layer.dW = layer.dW + loss.l2 * layer.W
+        return J
+
+    def _penalty(self, lam: float) -> Any:
+        """lambda/2 sum_layers ||W||^2 (biases excluded), a 0-d array."""
+        xp = self.xp
+        return (lam / 2) * sum(xp.sum(layer.W * layer.W) for layer in self.layers)
+
+    # checks --------------------------------------------------------------------
+    def check_input(self, X: Any, name: str = "X") -> None:
+        """Refuse inputs that are not (N, n_in) arrays of this model's kind."""
+        _compat.check_array(X, name=name, xp=self.xp, device=self.device)
+        if X.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (N, {self.n_in}), got shape {tuple(X.shape)}")
+        if X.shape[1] != self.n_in:
+            raise ValueError(
+                f"{name} has {X.shape[1]} features per row but the first layer expects {self.n_in}"
+            )
+        if not self.xp.isdtype(X.dtype, "real floating"):
+            raise TypeError(
+                f"{name} has dtype {_compat.dtype_name(self.xp, X.dtype)} but inputs must be "
+                f"floating ({self.dtype_name}); cast with xp.astype(X, xp.{self.dtype_name})"
+            )
+        if X.dtype != self.dtype:
+            raise TypeError(
+                f"{name} has dtype {_compat.dtype_name(self.xp, X.dtype)} but the model is "
+                f"{self.dtype_name}; cast with xp.astype(X, xp.{self.dtype_name}) or build "
+                f"the model with dtype={_compat.dtype_name(self.xp, X.dtype)!r}"
+            )
+
+    def check_target(self, T: Any, loss: Any, n_rows: int, name: str = "T") -> None:
+        """Refuse targets that ``loss`` cannot compare with this model's outputs."""
+        _compat.check_array(T, name=name, xp=self.xp, device=self.device)
+        loss.check_model(self)
+        if T.shape[0] != n_rows:
+            raise ValueError(f"X has {n_rows} rows but {name} has {T.shape[0]}; they must match")
+        loss.check_target((n_rows, self.n_out), T, self.xp, self.dtype)
+
+    # parameters ----------------------------------------------------------------
+    def named_parameters(self) -> list[tuple[str, Any]]:
+        """``[("0.W", W0), ("0.b", b0), ("1.W", W1), ...]`` in layer order."""
+        out = []
+        for i, layer in enumerate(self.layers):
+            out += [(f"{i}.W", layer.W), (f"{i}.b", layer.b)]
+        return out
+
+    def parameters(self) -> list[Any]:
+        """[W0, b0, W1, b1, ...]."""
+        return [p for _, p in self.named_parameters()]
+
+    def gradients(self) -> list[Any]:
+        """[dW0, db0, dW1, db1, ...], in the order of :meth:`parameters`."""
+        if any(layer.dW is None for layer in self.layers):
+            raise RuntimeError("no gradients yet: run backward (or value_and_grad) first")
+        out = []
+        for layer in self.layers:
+            out += [layer.dW, layer.db]
+        return out
+
+    def set_parameters(self, params: Sequence[Any]) -> None:
+        """Replace every parameter, in the order of :meth:`parameters`.
+
+        All are checked before any is replaced.
+        """
+        params = list(params)
+        if len(params) != 2 * len(self.layers):
+            raise ValueError(f"expected {2 * len(self.layers)} parameters, got {len(params)}")
+        for i, layer in enumerate(self.layers):
+            layer._checked_param("W", params[2 * i], (layer.n_in, layer.n_out))
+            layer._checked_param("b", params[2 * i + 1], (layer.n_out,))
+        self._set_parameters_unchecked(params)
+
+    def _set_parameters_unchecked(self, params: Sequence[Any]) -> None:
+        for i, layer in enumerate(self.layers):
+            layer._W, layer._b = params[2 * i], params[2 * i + 1]
+
+    def config(self) -> dict:
+        return {"layers": [layer.config() for layer in self.layers]}
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([\n  {inner}\n], xp={self.xp.__name__}, dtype={self.dtype_name!r}, device={self.device!r})"
