@@ -120,6 +120,19 @@ class Sequential:
         xp = self.xp
         return (lam / 2) * sum(xp.sum(layer.W * layer.W) for layer in self.layers)
 
+    def train_step(self, X: Any, T: Any, loss: Any, optimizer: Any) -> Any:
+        """One gradient-descent step on a batch: forward, J, backward, update.
+
+        Returns J as a 0-d array without reading it (no host-device sync). Checks
+        only what costs nothing (namespace, shapes, dtypes); the fit loop checks
+        the data themselves once, up front.
+        """
+        self.check_input(X)
+        _compat.check_array(T, name="T", xp=self.xp, device=self.device)
+        J = self._value_and_grad(X, T, loss)
+        optimizer.step(self)
+        return J
+
     # checks --------------------------------------------------------------------
     def check_input(self, X: Any, name: str = "X") -> None:
         """Refuse inputs that are not (N, n_in) arrays of this model's kind."""
