@@ -2,11 +2,17 @@
 the Python Array API standard so the same code runs on NumPy, CuPy, PyTorch,
 array-api-strict and any other compatible namespace."""
 
-from . import activations, init, losses
+from . import activations, callbacks, init, losses, metrics, optim, schedules, training
+from .checkpoint import CheckpointError, load
 from .gradcheck import gradient_check
 from .layers import Dense
 from .model import Sequential
+from .training import History, TrainingDiverged
 
 __version__ = "0.1.0"
 
-__all__ = ["Dense", "Sequential", "activations", "gradient_check", "init", "losses", "__version__"]
+__all__ = [
+    "CheckpointError", "Dense", "History", "Sequential", "TrainingDiverged", "activations",
+    "callbacks", "gradient_check", "init", "load", "losses", "metrics", "optim", "schedules",
+    "training", "__version__",
+]

@@ -164,10 +164,13 @@ def check_array(x: Any, *, name: str, xp: ModuleType, device: Any) -> None:
             f"{name} must be an array of {xp.__name__}, got {type(x).__name__}; "
             f"convert it with xp.asarray first"
         )
-    try:
-        got = array_api_compat.array_namespace(x)
-    except TypeError:
-        got = None
+    if type(x) is np.ndarray:  # the common case, without array_namespace's cost per step
+        got = _NUMPY_NS
+    else:
+        try:
+            got = array_api_compat.array_namespace(x)
+        except TypeError:
+            got = None
     if got is not xp:
         got_name = got.__name__ if got is not None else type(x).__module__
         raise TypeError(
@@ -175,8 +178,80 @@ def check_array(x: Any, *, name: str, xp: ModuleType, device: Any) -> None:
             f"arrays are never copied between libraries silently: move {name} there "
             f"(xp.asarray) or the model (model.to(...))"
         )
-    dev = array_api_compat.device(x)
+    dev = "cpu" if got is _NUMPY_NS else array_api_compat.device(x)
     if dev != device:
         raise ValueError(
             f"{name} is on device {dev} but the model is on {device}; move one of them first"
         )
+
+
+def quiet_float_errors():
+    """A context in which overflow and invalid-value warnings stay silent.
+
+    Only NumPy warns about these; the training loop turns a non-finite loss
+    into one clear error instead, so the warnings would only be noise.
+    """
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
+
+_NUMPY_NS = array_api_compat.array_namespace(np.empty(0))
+
+
+# Fast paths -----------------------------------------------------------------
+# In-place kernels for arrays the library itself just created (so nobody else
+# holds them). Where the array's library lets us write it (NumPy, PyTorch),
+# the result overwrites the input buffer: one pass over memory, no new array.
+# Everything else (array-api-strict, read-only arrays, JAX, ...) gets the
+# generic Array API expression. tests/test_fastpath.py checks each fast path
+# equals its generic form on every backend (switching FAST_PATHS off).
+
+FAST_PATHS = True
+
+
+def _own_numpy(x: Any) -> bool:
+    return FAST_PATHS and type(x) is np.ndarray and x.flags.writeable
+
+
+def _own_torch(x: Any) -> bool:
+    return FAST_PATHS and array_api_compat.is_torch_array(x) and not x.requires_grad
+
+
+def relu_(z: Any, xp: ModuleType) -> Any:
+    """max(z, 0) for z (N, n); may overwrite ``z``."""
+    if _own_numpy(z):
+        return np.maximum(z, 0, out=z)
+    if _own_torch(z):
+        return z.relu_()
+    return xp.where(z < 0, xp.zeros_like(z), z)
+
+
+def relu_backward_(dA: Any, a: Any, xp: ModuleType) -> Any:
+    """dA * 1[a > 0] for dA, a = relu(z) (N, n); may overwrite ``dA``."""
+    if _own_numpy(dA):
+        return np.multiply(dA, a > 0, out=dA)
+    if _own_torch(dA):
+        return dA.masked_fill_(a <= 0, 0)
+    return xp.where(a > 0, dA, xp.zeros_like(dA))
+
+
+def softmax_xent_labels(z: Any, labels: Any) -> tuple[Any, Any] | None:
+    """(J, dJ/dz) of mean softmax cross-entropy on logits z (N, C), labels (N,) int.
+
+    NumPy only (gathers and scatters with integer index arrays, which the
+    standard lacks): J = mean(log sum_c e^(z - max) - (z - max)[label]),
+    dJ/dz = (softmax(z) - onehot) / N in one new (N, C) array, ``z`` untouched.
+    ``None`` for other arrays: the caller uses the generic one-hot form.
+    """
+    if not FAST_PATHS or type(z) is not np.ndarray or type(labels) is not np.ndarray:
+        return None
+    n = z.shape[0]
+    rows = np.arange(n)
+    g = z - z.max(axis=1, keepdims=True)
+    picked = g[rows, labels]
+    np.exp(g, out=g)
+    s = g.sum(axis=1, keepdims=True)
+    J = (np.log(s).sum(dtype=z.dtype) - picked.sum(dtype=z.dtype)) / z.dtype.type(n)
+    g *= (1 / (s * n)).astype(z.dtype, copy=False)
+    g[rows, labels] -= z.dtype.type(1 / n)
+    return np.asarray(J, dtype=z.dtype), g
+

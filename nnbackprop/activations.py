@@ -8,23 +8,41 @@ forms from the seeds, written in terms of what the forward pass kept:
     tanh      tanh'(z)  = 1 - a^2
     relu      relu'(z)  = 1[z > 0]
     softmax   delta_i   = a_i (dA_i - sum_j dA_j a_j)   (no Jacobian formed)
+
+Every built-in derivative needs only the output a (relu: a > 0 exactly where
+z > 0), so a layer may compute A in Z's own buffer (``forward_``) and keep
+just A; and ``backward_`` may turn dJ/dA into delta in dJ/dA's buffer. Those
+two in-place forms are for arrays the layer owns; the plain forms never
+overwrite their inputs.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from . import _compat
+
 
 class Activation:
     """Base class: ``forward(z, xp) -> a`` and ``backward(dA, z, a, xp) -> delta``."""
 
     name = "activation"
+    #: whether ``backward`` reads z; if not, layers keep only a = g(z) (z may be None)
+    backward_uses_z = True
 
     def forward(self, z: Any, xp: Any) -> Any:
         raise NotImplementedError
 
     def backward(self, dA: Any, z: Any, a: Any, xp: Any) -> Any:
         raise NotImplementedError
+
+    def forward_(self, z: Any, xp: Any) -> Any:
+        """g(z), allowed to overwrite ``z`` (which the caller owns)."""
+        return self.forward(z, xp)
+
+    def backward_(self, dA: Any, z: Any, a: Any, xp: Any) -> Any:
+        """delta, allowed to overwrite ``dA`` (which the caller owns)."""
+        return self.backward(dA, z, a, xp)
 
     def config(self) -> dict:
         """JSON-friendly description, enough for :func:`get` to rebuild it."""
@@ -45,6 +63,7 @@ class Identity(Activation):
     """g(z) = z, g'(z) = 1."""
 
     name = "identity"
+    backward_uses_z = False
 
     def forward(self, z, xp):
         return z
@@ -57,6 +76,7 @@ class Sigmoid(Activation):
     """sigma(z) = 1 / (1 + e^-z), computed from e^-|z| so it never overflows."""
 
     name = "sigmoid"
+    backward_uses_z = False
 
     def forward(self, z, xp):
         e = xp.exp(-xp.abs(z))
@@ -68,6 +88,7 @@ class Sigmoid(Activation):
 
 class Tanh(Activation):
     name = "tanh"
+    backward_uses_z = False
 
     def forward(self, z, xp):
         return xp.tanh(z)
@@ -77,21 +98,29 @@ class Tanh(Activation):
 
 
 class ReLU(Activation):
-    """relu(z) = max(z, 0); relu'(z) = 1[z > 0]."""
+    """relu(z) = max(z, 0); relu'(z) = 1[z > 0] = 1[a > 0]."""
 
     name = "relu"
+    backward_uses_z = False
 
     def forward(self, z, xp):
-        return xp.where(z > 0, z, xp.zeros_like(z))
+        return xp.where(z < 0, xp.zeros_like(z), z)  # NaN stays NaN, as in max(z, 0)
 
     def backward(self, dA, z, a, xp):
-        return xp.where(z > 0, dA, xp.zeros_like(dA))
+        return xp.where(a > 0, dA, xp.zeros_like(dA))
+
+    def forward_(self, z, xp):
+        return _compat.relu_(z, xp)
+
+    def backward_(self, dA, z, a, xp):
+        return _compat.relu_backward_(dA, a, xp)
 
 
 class LeakyReLU(Activation):
     """g(z) = z for z > 0, slope * z otherwise."""
 
     name = "leaky_relu"
+    backward_uses_z = False  # slope >= 0, so a > 0 exactly where z > 0
 
     def __init__(self, slope: float = 0.01):
         slope = float(slope)
@@ -103,7 +132,7 @@ class LeakyReLU(Activation):
         return xp.where(z > 0, z, self.slope * z)
 
     def backward(self, dA, z, a, xp):
-        return xp.where(z > 0, dA, self.slope * dA)
+        return xp.where(a > 0, dA, self.slope * dA)
 
     def config(self):
         return {"name": self.name, "slope": self.slope}
@@ -113,6 +142,7 @@ class Softmax(Activation):
     """softmax over the units of each row, shifted by the row max for stability."""
 
     name = "softmax"
+    backward_uses_z = False
 
     def forward(self, z, xp):
         e = xp.exp(z - xp.max(z, axis=1, keepdims=True))

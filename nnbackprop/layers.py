@@ -87,24 +87,40 @@ class Dense:
 
     # passes -----------------------------------------------------------------
     def forward(self, X: Any) -> Any:
-        """A = g(X @ W + b), (N, n_out); keeps X, Z and A for backward."""
+        """A = g(X @ W + b), (N, n_out); keeps X and A (and Z if g' needs it) for backward.
+
+        Z is a fresh product, so the bias is added and g applied in its own
+        buffer where the namespace allows writes (one pass each, no new array).
+        """
         xp = self._xp
-        Z = X @ self._W + self._b
-        A = self.activation.forward(Z, xp)
-        self._cache = (X, Z, A)
+        act = self.activation
+        Z = X @ self._W
+        Z += self._b  # in place on NumPy, PyTorch, CuPy, array-api-strict; rebinds on JAX
+        if act.backward_uses_z:
+            A = act.forward(Z, xp)
+            self._cache = (X, Z, A)
+        else:
+            A = act.forward_(Z, xp)
+            self._cache = (X, None, A)
         return A
 
-    def backward(self, dA: Any, input_grad: bool = True) -> Any:
+    def infer(self, X: Any) -> Any:
+        """g(X @ W + b) without keeping anything for backward."""
+        return self.activation.forward(X @ self._W + self._b, self._xp)
+
+    def backward(self, dA: Any, input_grad: bool = True, owned: bool = False) -> Any:
         """Fill ``dW`` and ``db`` from dJ/dA (N, n_out); return dJ/dX (N, n_in).
 
         With ``input_grad=False`` (the first layer in training) dJ/dX is skipped
-        and ``None`` returned.
+        and ``None`` returned. ``owned=True`` says no one else holds ``dA`` (the
+        model made it), so delta may be computed in its buffer.
         """
         if self._cache is None:
             raise RuntimeError("backward called before forward: run forward(X) first")
         xp = self._xp
         X, Z, A = self._cache
-        delta = self.activation.backward(dA, Z, A, xp)
+        act = self.activation
+        delta = act.backward_(dA, Z, A, xp) if owned else act.backward(dA, Z, A, xp)
         self.dW = X.T @ delta
         self.db = xp.sum(delta, axis=0)
         return delta @ self._W.T if input_grad else None

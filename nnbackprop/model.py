@@ -45,6 +45,8 @@ class Sequential:
         for layer in layers:
             layer.build(self.xp, self.dtype, self.device, rng)
         self._forwarded = False
+        self.optimizer = None  # set by fit, saved with the model
+        self.loss = None
 
     # shape facts ---------------------------------------------------------------
     @property
@@ -72,6 +74,14 @@ class Sequential:
         for layer in self.layers:
             A = layer.forward(A)
         self._forwarded = True
+        self._output = A
+        return A
+
+    def _infer(self, X: Any) -> Any:
+        """Outputs without keeping anything for backward (prediction)."""
+        A = X
+        for layer in self.layers:
+            A = layer.infer(A)
         return A
 
     def backward(self, dY: Any) -> Any:
@@ -88,11 +98,13 @@ class Sequential:
             )
         return self._backward(dY, input_grad=True)
 
-    def _backward(self, dY: Any, input_grad: bool) -> Any:
+    def _backward(self, dY: Any, input_grad: bool, owned: bool = False) -> Any:
+        """``owned``: dY is the model's own (a fresh loss gradient), so the last
+        layer may overwrite it; every gradient below is the model's own anyway."""
         g = dY
         last = len(self.layers) - 1
         for i in range(last, -1, -1):
-            g = self.layers[i].backward(g, input_grad=input_grad or i > 0)
+            g = self.layers[i].backward(g, input_grad=input_grad or i > 0, owned=owned or i < last)
         return g
 
     def value_and_grad(self, X: Any, T: Any, loss: Any) -> Any:
@@ -108,7 +120,7 @@ class Sequential:
         xp = self.xp
         Y = self._forward(X)
         J, dY = loss.value_and_grad(Y, T, xp)
-        self._backward(dY, input_grad=False)
+        self._backward(dY, input_grad=False, owned=getattr(loss, "fresh_grad", False))
         if loss.l2:
             J = J + self._penalty(loss.l2)
             for layer in self.layers:
@@ -132,6 +144,39 @@ class Sequential:
         J = self._value_and_grad(X, T, loss)
         optimizer.step(self)
         return J
+
+    # training (nnbackprop.training holds the loop) -----------------------------
+    def fit(self, X: Any, T: Any, **kwargs: Any) -> Any:
+        """Train on X (N, n_in) and T; see :func:`nnbackprop.training.fit`."""
+        from . import training
+
+        return training.fit(self, X, T, **kwargs)
+
+    def predict(self, X: Any, batch_size: int | None = None) -> Any:
+        """Outputs (N, n_out) for X (N, n_in), in batches of ``batch_size`` rows."""
+        from . import training
+
+        return training.predict(self, X, batch_size=batch_size)
+
+    def evaluate(self, X: Any, T: Any, loss: Any = None, metrics: Any = ("accuracy",),
+                 batch_size: int | None = None) -> dict:
+        """``{"loss": ..., "accuracy": ...}`` on (X, T) as Python floats."""
+        from . import training
+
+        return training.evaluate(self, X, T, loss=loss, metrics=metrics, batch_size=batch_size)
+
+    # files and devices ---------------------------------------------------------
+    def save(self, path: Any) -> Any:
+        """Write weights, architecture, dtype and optimizer state to one ``.npz``."""
+        from . import checkpoint
+
+        return checkpoint.save(self, path)
+
+    def to(self, xp: Any = None, device: Any = None) -> Sequential:
+        """Move weights, gradients and optimizer state to ``xp`` on ``device``; returns self."""
+        from . import checkpoint
+
+        return checkpoint.move(self, xp, device)
 
     # checks --------------------------------------------------------------------
     def check_input(self, X: Any, name: str = "X") -> None:

@@ -1,0 +1,275 @@
+"""The mini-batch training loop, prediction and evaluation.
+
+``fit`` runs gradient descent over (X, T) for some epochs:
+
+    batch_size=None   full batch: one step per epoch on all N rows
+    batch_size=1      online learning: one step per example
+    batch_size=k      mini-batches of k rows (the last, partial one included
+                      unless drop_last=True)
+
+Data stay on their device. Each epoch draws one permutation from a seeded host
+generator (same seed, same order on every backend), moves it to the device once
+and gathers the rows there; batches are slices of that. The loss and metrics are
+summed on the device and read once per epoch: no host-device sync per batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import _compat
+from . import losses as _losses
+from . import metrics as _metrics
+from .callbacks import Callback
+from .progress import ProgressBar
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite; the model keeps its last finite weights."""
+
+
+@dataclasses.dataclass
+class History:
+    """What ``fit`` returns: ``history["loss"][e]`` is the mean loss of epoch e."""
+
+    history: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    epoch: list[int] = dataclasses.field(default_factory=list)
+    stop_reason: str | None = None
+
+    def append(self, epoch: int, logs: dict) -> None:
+        self.epoch.append(epoch)
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(float(v))
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.history[key]
+
+
+class Run:
+    """The training run a callback sees."""
+
+    def __init__(self, model, optimizer, history):
+        self.model, self.optimizer, self.history = model, optimizer, history
+        self.stopped = False
+
+    def stop(self, reason: str) -> None:
+        """End training after the current epoch, recording why."""
+        self.stopped = True
+        if self.history.stop_reason is None:
+            self.history.stop_reason = reason
+
+
+def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None = None,
+        shuffle: bool = True, seed: int | None = None, validation_data=None,
+        validation_split: float = 0.0, metrics: Sequence = (), callbacks: Sequence[Callback] = (),
+        progress: bool = True, drop_last: bool = False) -> History:
+    """Train ``model`` on inputs X (N, n_in) and targets T; return a :class:`History`.
+
+    Everything is checked before any weight changes: shapes, dtypes, label
+    range, NaN or infinity in X or T, argument values.
+    """
+    from . import optim as _optim
+
+    loss = _losses.get(loss)
+    optimizer = _optim.get(optimizer)
+    metric_objs = [_metrics.get(m) for m in metrics]
+    epochs = _positive_int("epochs", epochs, allow_zero=True)
+    if batch_size is not None:
+        batch_size = _positive_int("batch_size", batch_size)
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+    if validation_split and validation_data is not None:
+        raise ValueError("give validation_data or validation_split, not both")
+    check_data(model, X, T, loss)
+    xp = model.xp
+
+    if validation_split:
+        n_val = int(round(X.shape[0] * validation_split))
+        if n_val < 1 or n_val >= X.shape[0]:
+            raise ValueError(f"validation_split={validation_split} leaves {n_val} validation rows "
+                             f"of {X.shape[0]}; need at least one row on each side")
+        cut = X.shape[0] - n_val
+        X, T, validation_data = X[:cut, ...], T[:cut, ...], (X[cut:, ...], T[cut:, ...])
+    elif validation_data is not None:
+        if len(validation_data) != 2:
+            raise ValueError("validation_data must be a pair (X_val, T_val)")
+        check_data(model, *validation_data, loss, names=("X_val", "T_val"))
+
+    batches = _Batches(X.shape[0], batch_size, drop_last)
+    model.optimizer, model.loss = optimizer, loss
+    rng = np.random.default_rng(seed)
+    run = Run(model, optimizer, History())
+    bar = ProgressBar(epochs, len(batches.spans), enabled=progress)
+    for cb in callbacks:
+        cb.on_train_begin(run)
+    try:
+        with _compat.quiet_float_errors():
+            for epoch in range(epochs):
+                for cb in callbacks:
+                    cb.on_epoch_begin(run, epoch)
+                order = rng.permutation(batches.n) if shuffle and batches.n > 1 else None
+                logs = _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar)
+                if validation_data is not None:
+                    val = evaluate(model, *validation_data, loss=loss, metrics=metric_objs,
+                                   batch_size=batch_size, _checked=True)
+                    logs.update({f"val_{k}": v for k, v in val.items()})
+                _observe_schedule(optimizer, logs)
+                for cb in callbacks:
+                    cb.on_epoch_end(run, epoch, logs)
+                run.history.append(epoch, logs)
+                bar.epoch_end(epoch, logs)
+                if run.stopped:
+                    break
+    finally:
+        bar.close()
+    for cb in callbacks:
+        cb.on_train_end(run)
+    return run.history
+
+
+@dataclasses.dataclass
+class _Batches:
+    """Row ranges [start, start + size) of one epoch's batches."""
+
+    n: int
+    batch_size: int | None
+    drop_last: bool
+
+    def __post_init__(self):
+        self.spans = _spans(self.n, self.batch_size)
+        if self.drop_last and self.spans[-1][1] - self.spans[-1][0] < self.spans[0][1]:
+            self.spans.pop()
+            if not self.spans:
+                raise ValueError(f"drop_last with batch_size={self.batch_size} > {self.n} rows "
+                                 f"leaves no batch")
+        self.n_used = sum(stop - start for start, stop in self.spans)
+
+
+def _spans(n: int, batch_size: int | None) -> list[tuple[int, int]]:
+    """[(start, stop), ...] covering rows 0..n in batches (stops never past n)."""
+    size = n if batch_size is None else min(batch_size, n)
+    return [(s, min(s + size, n)) for s in range(0, n, size)]
+
+
+def _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar) -> dict:
+    """One pass over the data; returns the epoch's logs. One device read."""
+    model, optimizer = run.model, run.optimizer
+    xp = model.xp
+    saved = _snapshot(model, optimizer)
+    if order is not None:  # one gather per epoch, on the device
+        idx = _compat.from_host(xp, order, device=model.device)
+        X, T = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
+    total, totals, batch_losses = 0.0, [0.0] * len(metric_objs), []
+    for b, (start, stop) in enumerate(batches.spans):
+        Xb, Tb = X[start:stop, ...], T[start:stop, ...]
+        J = model._value_and_grad(Xb, Tb, loss)
+        optimizer.step(model)
+        batch_losses.append(J)
+        total = total + J * Xb.shape[0]
+        for i, m in enumerate(metric_objs):
+            totals[i] = totals[i] + m.total(model._output, Tb, xp)
+        bar.batch(epoch, b)
+    epoch_loss = float(total) / batches.n_used  # the one read of the epoch
+    if not math.isfinite(epoch_loss):
+        _restore(model, optimizer, saved)
+        bad = _first_bad_batch(xp, batch_losses)
+        raise TrainingDiverged(
+            f"the loss became {epoch_loss} in epoch {epoch + 1}, batch {bad + 1} of "
+            f"{len(batches.spans)}; the model keeps its weights from before that epoch (its "
+            f"last finite ones). Lower the learning rate or check the scale of the data"
+        )
+    logs = {"loss": epoch_loss}
+    for m, t in zip(metric_objs, totals):
+        logs[m.name] = float(t) / batches.n_used
+    return logs
+
+
+def predict(model, X, batch_size: int | None = None) -> Any:
+    """Outputs (N, n_out) for X (N, n_in), in batches of ``batch_size`` rows.
+
+    Leaves what the last ``forward`` kept for ``backward`` untouched.
+    """
+    model.check_input(X)
+    if batch_size is not None:
+        batch_size = _positive_int("batch_size", batch_size)
+    return _predict(model, X, batch_size)
+
+
+def _predict(model, X, batch_size):
+    n = X.shape[0]
+    if batch_size is None or batch_size >= n:
+        return model._infer(X)
+    return model.xp.concat([model._infer(X[a:b, ...]) for a, b in _spans(n, batch_size)], axis=0)
+
+
+def evaluate(model, X, T, loss=None, metrics: Sequence = ("accuracy",), batch_size: int | None = None,
+             _checked: bool = False) -> dict[str, float]:
+    """``{"loss": J, metric: value, ...}`` on (X, T); ``loss=None`` leaves J out."""
+    xp = model.xp
+    loss = _losses.get(loss) if loss is not None else None
+    metric_objs = [_metrics.get(m) for m in metrics]
+    if not _checked:
+        model.check_input(X)
+        if loss is not None:
+            model.check_target(T, loss, n_rows=X.shape[0])
+        else:
+            _compat.check_array(T, name="T", xp=xp, device=model.device)
+            if T.shape[0] != X.shape[0]:
+                raise ValueError(f"X has {X.shape[0]} rows but T has {T.shape[0]}; they must match")
+    Y = _predict(model, X, batch_size)
+    out = {}
+    if loss is not None:
+        out["loss"] = float(loss.value(Y, T, xp) + (model._penalty(loss.l2) if loss.l2 else 0.0))
+    for m in metric_objs:
+        out[m.name] = float(m.total(Y, T, xp)) / X.shape[0]
+    return out
+
+
+def check_data(model, X, T, loss, names=("X", "T")) -> None:
+    """Every check ``fit`` makes of its data, with the numbers in the message."""
+    model.check_input(X, name=names[0])
+    model.check_target(T, loss, n_rows=X.shape[0], name=names[1])
+    xp = model.xp
+    for name, A in zip(names, (X, T)):
+        if xp.isdtype(A.dtype, "real floating"):
+            bad = int(xp.sum(xp.astype(~xp.isfinite(A), xp.int32)))
+            if bad:
+                rows = int(xp.sum(xp.astype(xp.any(~xp.isfinite(A), axis=tuple(range(1, A.ndim)))
+                                            if A.ndim > 1 else ~xp.isfinite(A), xp.int32)))
+                raise ValueError(f"{name} holds {bad} NaN or infinite values in {rows} rows; "
+                                 f"remove or impute them before training")
+
+
+def _positive_int(name, v, allow_zero=False):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (0 if allow_zero else 1):
+        raise ValueError(f"{name} must be an integer >= {0 if allow_zero else 1}, got {v!r}")
+    return int(v)
+
+
+def _snapshot(model, optimizer):
+    """Copies of the weights and optimizer state (the update may work in place)."""
+    xp = model.xp
+    params = [xp.asarray(p, copy=True) for p in model.parameters()]
+    return params, optimizer.snapshot() if hasattr(optimizer, "snapshot") else None
+
+
+def _restore(model, optimizer, saved):
+    params, opt_state = saved
+    model._set_parameters_unchecked(params)
+    if opt_state is not None:
+        optimizer.restore(opt_state)
+
+
+def _first_bad_batch(xp, batch_losses):
+    finite = _compat.to_host(xp.isfinite(xp.stack(batch_losses)))
+    return int(np.argmin(finite))
+
+
+def _observe_schedule(optimizer, logs):
+    sched = getattr(optimizer, "lr", None)
+    if hasattr(sched, "observe"):
+        sched.observe(logs.get("val_loss", logs["loss"]))
