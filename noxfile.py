@@ -3,10 +3,12 @@
     nox                 # the sessions that run on a CPU machine
     nox -s tests-torch  # one backend
     nox -s lint
+    nox -s bench        # benchmarks -> benchmarks/results/cpu.json, BENCHMARKS.md, PNG
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +22,7 @@ nox.options.error_on_missing_interpreters = True
 
 BACKENDS = backends.all_backends()
 PYTHON = "3.11"
+TORCH_PIN = "torch==2.13.0"  # the CPU build on the reference machines; never a plain `torch`
 
 
 def _install_for(session, spec):
@@ -46,6 +49,30 @@ def tests(session, backend):
 def lint(session):
     session.install("ruff>=0.4")
     session.run("ruff", "check", "nnbackprop", "backends", "tests", "benchmarks", "examples", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def bench(session):
+    """The benchmark suite on every backend installable here, then the report.
+
+    Backends come from their specs (torch exactly ``torch==2.13.0``, the CPU build
+    on the reference machines). Results: ``benchmarks/results/$BENCH_LABEL.json``
+    (default ``cpu``) and ``BENCHMARKS.md`` at the root. Extra arguments go to
+    pytest, e.g. ``nox -s bench -- --bench-sizes tiny,medium``.
+    """
+    session.install("-e", ".[test,examples,plot]")
+    for spec in BACKENDS.values():
+        if spec.cpu and spec.name != "numpy":
+            if spec.name == "torch" and spec.requirement != TORCH_PIN:
+                session.error(f"torch must be pinned to exactly {TORCH_PIN}, spec says {spec.requirement}")
+            session.install(spec.requirement)
+    label = os.environ.get("BENCH_LABEL", "cpu")
+    out = f"benchmarks/results/{label}.json"
+    Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
+    session.run("pytest", "benchmarks", "-p", "no:cacheprovider", f"--benchmark-json={out}",
+                "--benchmark-columns=median,iqr,rounds,iterations", "--benchmark-group-by=group",
+                *session.posargs)
+    session.run("python", "-m", "benchmarks.report", out)
 
 
 nox.options.sessions = [f"tests({name})" for name, spec in BACKENDS.items() if spec.cpu] + ["lint"]

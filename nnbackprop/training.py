@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,6 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
     if validation_split and validation_data is not None:
         raise ValueError("give validation_data or validation_split, not both")
     check_data(model, X, T, loss)
-    xp = model.xp
 
     if validation_split:
         n_val = int(round(X.shape[0] * validation_split))

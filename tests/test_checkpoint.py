@@ -5,10 +5,10 @@ import os
 
 import numpy as np
 import pytest
+from conftest import Backend
 
 import backends
 import nnbackprop as nb
-from conftest import Backend
 
 
 def _data(be, n=24, dtype="float64"):

@@ -123,8 +123,9 @@ def test_history_loss_is_mean_over_epoch_batches(be):
 
 
 def test_same_seed_same_result_on_every_backend(be):
-    import backends
     from conftest import Backend
+
+    import backends
 
     ref_be = Backend(backends.get("numpy"))
     results = []
