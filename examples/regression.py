@@ -16,8 +16,8 @@ def main(seed=0, epochs=200):
     X = (X - X.mean(0)) / X.std(0)
     y = ((y - y.mean()) / y.std())[:, None]
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=seed)
-    model = nb.Sequential([nb.Dense(10, 32, "tanh"), nb.Dense(32, 1)], dtype="float64", seed=seed)
-    model.fit(Xtr, ytr, loss=nb.losses.MSE(), optimizer=nb.optim.Adam(lr=1e-2), epochs=epochs,
+    model = nb.Sequential([nb.Dense(10, 16, "tanh"), nb.Dense(16, 1)], dtype="float64", seed=seed)
+    model.fit(Xtr, ytr, loss=nb.losses.MSE(l2=1e-2), optimizer=nb.optim.Adam(lr=1e-3), epochs=epochs,
               batch_size=32, seed=seed, progress=False)
     result = model.evaluate(Xte, yte, loss=nb.losses.MSE(), metrics=["mse", "mae"])
     baseline = float(np.mean((yte - ytr.mean()) ** 2))

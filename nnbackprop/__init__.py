@@ -11,6 +11,17 @@ from .training import History, TrainingDiverged
 
 __version__ = "0.1.0"
 
+_LAZY = ("plot", "sklearn", "datasets")
+
+
+def __getattr__(name):
+    """``nb.plot`` and ``nb.sklearn`` load on first use: they need optional extras."""
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "CheckpointError", "Dense", "History", "Sequential", "TrainingDiverged", "activations",
     "callbacks", "gradient_check", "init", "load", "losses", "metrics", "optim", "schedules",

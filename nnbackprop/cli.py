@@ -1,0 +1,321 @@
+"""The ``nnbackprop`` command (also ``python -m nnbackprop``).
+
+    nnbackprop train    [--data digits] [--hidden 128,64] ... [--out model.npz] [--plot curve.png]
+    nnbackprop evaluate MODEL --data DATA [--split all|test]
+    nnbackprop predict  MODEL INPUT.csv|.npz [--out preds.csv]
+    nnbackprop bench    one training step timed on every backend found
+    nnbackprop info     versions, backends, devices
+
+A user error (missing file, bad CSV, wrong feature count, unknown option value)
+is one line on stderr, ``nnbackprop: error: ...``, and exit status 2 (bad
+command line) or 1 (anything else); never a traceback. Set the environment
+variable NNBACKPROP_TRACEBACK=1 to see the traceback of an unexpected error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import _cli_model as cm
+from . import _compat, datasets, sysinfo
+
+EPILOG = "Defaults train a 64-128-64-10 ReLU network on the digits in a few seconds."
+
+
+class UsageError(Exception):
+    """A bad command line: exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage block
+        raise UsageError(message)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="nnbackprop", description=__doc__.splitlines()[0], epilog=EPILOG)
+    sub = p.add_subparsers(dest="command", metavar="{train,evaluate,predict,bench,info}")
+    sub.required = True
+
+    t = sub.add_parser("train", help="train a network on a data set, report test scores, save it")
+    _data_args(t, default="digits")
+    t.add_argument("--hidden", default="128,64", help="hidden layer sizes, e.g. 128,64 ('' for none)")
+    t.add_argument("--activation", default="relu", help="hidden activation (relu, tanh, sigmoid, ...)")
+    t.add_argument("--loss", default="auto",
+                   choices=["auto", "softmax_cross_entropy", "cross_entropy", "mse"],
+                   help="auto: softmax cross-entropy for a class target, else MSE")
+    t.add_argument("--optimizer", default="adam", help="sgd, adagrad, rmsprop, adam, adamw")
+    t.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--validation-split", type=float, default=0.0,
+                   help="share of the training rows held out for val_loss (default 0)")
+    _backend_args(t, dtype=True)
+    t.add_argument("--seed", type=int, default=0, help="weights, split and shuffling")
+    t.add_argument("--out", default="model.npz", help="checkpoint to write (.npz)")
+    t.add_argument("--plot", default=None, metavar="PNG", help="write the training curve here")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("evaluate", help="scores of a saved model on a data set")
+    e.add_argument("model", help="checkpoint written by train")
+    _data_args(e, default=None)
+    e.add_argument("--split", choices=["all", "test"], default="all",
+                   help="all rows, or the 25%% test rows (stratified for classes) train held out with --seed")
+    e.add_argument("--seed", type=int, default=0)
+    _backend_args(e)
+
+    r = sub.add_parser("predict", help="predictions of a saved model for the rows of a file")
+    r.add_argument("model", help="checkpoint written by train")
+    r.add_argument("input", help="INPUT.csv (header row) or INPUT.npz (array X)")
+    r.add_argument("--out", default=None, help="preds.csv or preds.npz (default: CSV on stdout)")
+    _backend_args(r)
+
+    b = sub.add_parser("bench", help="time one training step on every backend found")
+    b.add_argument("--batch-size", type=int, default=256)
+    b.add_argument("--hidden", type=int, default=256, help="width of the two hidden layers")
+    b.add_argument("--features", type=int, default=64)
+    b.add_argument("--steps", type=int, default=20)
+    b.add_argument("--dtype", default="float32")
+
+    sub.add_parser("info", help="versions, backends found, devices")
+    return p
+
+
+def _data_args(p, default):
+    p.add_argument("--data", default=default, required=default is None,
+                   help="digits, xor, iris, diabetes, PATH.csv or PATH.npz")
+    p.add_argument("--target", default=None, help="CSV target column (default: the last)")
+
+
+def _backend_args(p, dtype=False):
+    p.add_argument("--backend", default="auto", choices=["auto", *sysinfo.KNOWN],
+                   help="auto: CuPy when a GPU is usable, else NumPy")
+    if dtype:  # evaluate and predict use the dtype the checkpoint was saved in
+        p.add_argument("--dtype", default="float32", choices=["float16", "float32", "float64"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return the exit status."""
+    try:
+        args = make_parser().parse_args(argv)
+        return COMMANDS[args.command](args) or 0
+    except UsageError as exc:
+        return _fail(exc, 2)
+    except KeyboardInterrupt:
+        print("nnbackprop: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError, ImportError, FloatingPointError, KeyError) as exc:
+        if os.environ.get("NNBACKPROP_TRACEBACK"):
+            raise
+        return _fail(exc, 1)
+    except Exception as exc:  # a bug: still one line, the traceback on request
+        if os.environ.get("NNBACKPROP_TRACEBACK"):
+            raise
+        return _fail(f"internal error ({type(exc).__name__}: {exc}); set NNBACKPROP_TRACEBACK=1 "
+                     f"for the traceback and please report it", 1)
+
+
+def _fail(exc, status: int) -> int:
+    msg = str(exc)
+    if isinstance(exc, KeyError):
+        msg = str(exc.args[0]) if exc.args else "missing key"
+    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in msg:
+        msg = f"{exc.filename}: {exc.strerror or msg}"
+    print(f"nnbackprop: error: {' '.join(msg.split())}", file=sys.stderr)
+    return status
+
+
+def _backend(name: str, say=print) -> str:
+    """The backend to use; ``say`` reports the choice (predict to stdout stays pure CSV)."""
+    if name == "auto":
+        name, why = sysinfo.pick_auto()
+        say(f"backend: {name} (auto: {why})")
+        return name
+    reason = sysinfo.unavailable(name)
+    if reason is not None:
+        raise UsageError(f"--backend {name} is not usable here: {reason}")
+    say(f"backend: {name}")
+    return name
+
+
+def _move(xp, a: np.ndarray, dtype, device):
+    return _compat.from_host(xp, a, dtype, device)
+
+
+def cmd_train(args) -> int:
+    from . import losses, optim, training
+
+    for flag, v in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+        if v < 1:
+            raise UsageError(f"argument {flag}: must be a positive integer, got {v}")
+    if not args.out.endswith(".npz"):
+        raise UsageError(f"argument --out: the checkpoint must be a .npz file, got {args.out!r}")
+    hidden = cm.parse_hidden(args.hidden)
+    if args.plot:
+        from . import plot
+
+        plot.require()
+    optimizer = optim.get(args.optimizer, lr=args.lr)
+    name = _backend(args.backend)
+    table = datasets.load(args.data, args.target)
+    datasets.check_finite(table.X, table.name)
+    classify = datasets.is_classification(table.y) if args.loss == "auto" else args.loss != "mse"
+    if not classify and not np.issubdtype(table.y.dtype, np.number):
+        raise ValueError(f"--loss mse needs a numeric target; {table.target!r} holds text")
+    strata = datasets.encode_labels(table.y)[0] if classify else None
+    tr, te = datasets.split(table.X.shape[0], 0.25, args.seed, strata)
+    mu, s = cm.standardiser(table.X[tr])
+    Xtr = (table.X[tr] - mu) / s
+    meta = {"task": "classification" if classify else "regression", "features": table.features,
+            "target": table.target, "data": args.data}
+    if classify:
+        labels, classes = datasets.encode_labels(table.y)
+        meta["classes"] = classes
+        n_out, y_shift, y_scale = len(classes), 0.0, 1.0
+        loss, metrics = losses.SoftmaxCrossEntropy(), ["accuracy"]
+        ytr_host, yte_host = labels[tr], labels[te]
+    else:
+        y = table.y.astype(np.float64)
+        y_shift, y_scale = float(y[tr].mean()), float(y[tr].std()) or 1.0
+        n_out, loss, metrics = 1, losses.MSE(), []
+        ytr_host, yte_host = ((y[tr] - y_shift) / y_scale)[:, None], y[te][:, None]
+
+    model = cm.build(Xtr.shape[1], hidden, n_out, args.activation, xp=name, dtype=args.dtype, seed=args.seed)
+    xp, dev, dt = model.xp, model.device, model.dtype
+    ydt = None if classify else dt
+    print(f"data: {table.name}, {table.X.shape[0]} rows x {table.X.shape[1]} features, "
+          f"{len(tr)} train / {len(te)} test; " + (f"{n_out} classes" if classify else "regression"))
+    print("model: " + "-".join(str(n) for n in [Xtr.shape[1], *hidden, n_out])
+          + f" {args.activation}, {loss.name}, {args.optimizer} lr={args.lr:g}, {args.dtype}")
+    start = time.perf_counter()
+    hist = training.fit(model, _move(xp, Xtr, dt, dev), _move(xp, ytr_host, ydt, dev), loss=loss,
+                        optimizer=optimizer, epochs=args.epochs, batch_size=args.batch_size,
+                        seed=args.seed, metrics=metrics, progress=not args.no_progress,
+                        validation_split=args.validation_split)
+    took = time.perf_counter() - start
+    last = "  ".join(f"{k} {v[-1]:.4g}" for k, v in hist.history.items())
+    print(f"trained {len(hist.epoch)} epochs in {took:.1f} s: {last}")
+    cm.fold(model, mu, s, y_shift, y_scale)
+    Xte = _move(xp, table.X[te], dt, dev)
+    _report(model, Xte, _move(xp, yte_host, ydt, dev), classify, "test")
+    model.optimizer = None  # its moments belong to the standardised weights
+    path = model.save(args.out)
+    cm.write_meta(path, meta)
+    print(f"saved {path}")
+    if args.plot:
+        plot.history(hist, path=args.plot, title=f"{table.name}: {loss.name}")
+        print(f"plotted {args.plot}")
+    return 0
+
+
+def _report(model, X, T, classify: bool, what: str) -> dict:
+    from . import training
+
+    if classify:
+        res = training.evaluate(model, X, T, loss=model.loss, metrics=["accuracy"])
+        print(f"{what}: accuracy {res['accuracy']:.4f}  loss {res['loss']:.4f}  ({X.shape[0]} rows)")
+    else:
+        res = training.evaluate(model, X, T, metrics=["mse", "mae"])
+        print(f"{what}: MSE {res['mse']:.5g}  MAE {res['mae']:.5g}  ({X.shape[0]} rows)")
+    return res
+
+
+def _load(path: str, backend: str, say=print):
+    """The model (in the dtype it was saved in) and its command-line metadata."""
+    from .checkpoint import load
+
+    model = load(path, xp=_backend(backend, say))
+    return model, cm.read_meta(path)
+
+
+def _check_features(model, table) -> None:
+    if table.X.shape[1] != model.n_in:
+        raise ValueError(f"{table.name} has {table.X.shape[1]} feature columns but the model expects "
+                         f"{model.n_in}")
+    datasets.check_finite(table.X, table.name)
+
+
+def cmd_evaluate(args) -> int:
+    model, meta = _load(args.model, args.backend)
+    table = datasets.load(args.data, args.target or meta.get("target"))
+    _check_features(model, table)
+    classify = cm.is_classifier(model, meta)
+    strata = datasets.encode_labels(table.y)[0] if classify else None
+    rows = datasets.split(table.X.shape[0], 0.25, args.seed, strata)[1] if args.split == "test" \
+        else np.arange(table.X.shape[0])
+    xp, dev, dt = model.xp, model.device, model.dtype
+    if classify:
+        T = _move(xp, cm.label_indices(table.y[rows], meta.get("classes"), model.n_out), None, dev)
+        if model.loss is None or model.loss.name != "softmax_cross_entropy":
+            from .losses import SoftmaxCrossEntropy
+
+            model.loss = SoftmaxCrossEntropy()
+    else:
+        if not np.issubdtype(table.y.dtype, np.number):
+            raise ValueError(f"{table.name}: the target holds text but the model is a regression model")
+        T = _move(xp, table.y[rows].astype(np.float64).reshape(len(rows), -1), dt, dev)
+        if T.shape[1] != model.n_out:
+            raise ValueError(f"the target has {T.shape[1]} columns but the model gives {model.n_out}")
+    _report(model, _move(xp, table.X[rows], dt, dev), T, classify, f"{table.name} ({args.split})")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    say = print if args.out is not None else (lambda *a: None)
+    model, meta = _load(args.model, args.backend, say)
+    table = datasets.load(args.input, meta.get("target"), need_target=False)
+    _check_features(model, table)
+    from . import training
+
+    out = training.predict(model, _move(model.xp, table.X, model.dtype, model.device))
+    pred = cm.decode(model, out, meta)
+    _write_predictions(pred, args.out)
+    return 0
+
+
+def _write_predictions(pred: np.ndarray, out: str | None) -> None:
+    if out is not None and out.lower().endswith(".npz"):
+        np.savez(out, y=pred.astype(str) if pred.dtype == object else pred)
+        print(f"wrote {pred.shape[0]} predictions to {out}")
+        return
+    cols = ["prediction"] if pred.ndim == 1 else [f"prediction_{j}" for j in range(pred.shape[1])]
+    rows = pred[:, None] if pred.ndim == 1 else pred
+    lines = [",".join(cols)] + [",".join(_fmt(v) for v in r) for r in rows]
+    text = "\n".join(lines) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+        return
+    with open(out, "w", encoding="utf-8") as f:
+        f.write(text)
+    print(f"wrote {pred.shape[0]} predictions to {out}")
+
+
+def _fmt(v) -> str:
+    return f"{v:.7g}" if isinstance(v, (float, np.floating)) else str(v)
+
+
+def cmd_bench(args) -> int:
+    from . import optim  # noqa: F401  (fail early if missing)
+
+    if min(args.batch_size, args.hidden, args.features, args.steps) < 1:
+        raise UsageError("bench sizes and --steps must be positive integers")
+    print(f"one Adam training step, {args.features}-{args.hidden}-{args.hidden}-10 ReLU, batch "
+          f"{args.batch_size}, {args.dtype}, mean of {args.steps} steps:")
+    for name, result in sysinfo.bench_rows(n_in=args.features, hidden=args.hidden, batch=args.batch_size,
+                                           steps=args.steps, dtype=args.dtype):
+        print(f"  {name:<17} {result}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    print("\n".join(sysinfo.info_lines()))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+            "bench": cmd_bench, "info": cmd_info}

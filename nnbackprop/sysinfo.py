@@ -1,0 +1,129 @@
+"""Which array libraries are usable here, and how fast one training step is on each.
+
+Used by ``nnbackprop info``, ``nnbackprop bench`` and ``--backend auto``. The
+library proper never names a backend; this module only tries to import the
+known names and reports what it finds. (The test suite's ``backends/`` specs
+are not shipped in the wheel, so the small CuPy device probe is repeated here.)
+"""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import time
+from typing import Any
+
+import numpy as np
+
+KNOWN = ("numpy", "array_api_strict", "torch", "cupy")
+
+
+def cupy_reason() -> str | None:
+    """None when CuPy is importable and sees a CUDA GPU; otherwise why not."""
+    try:
+        cupy = importlib.import_module("cupy")
+    except Exception as exc:
+        return f"CuPy is not installed ({type(exc).__name__})"
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        return f"CuPy is installed but no CUDA GPU is usable ({type(exc).__name__}: {exc})"
+    return None if n > 0 else "CuPy is installed but this machine has no CUDA GPU"
+
+
+def unavailable(name: str) -> str | None:
+    """None when backend ``name`` can run here; otherwise the reason in words."""
+    if name == "cupy":
+        return cupy_reason()
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        return f"{name} is not installed ({type(exc).__name__})"
+    return None
+
+
+def pick_auto() -> tuple[str, str]:
+    """("cupy", why) when a GPU is usable, else ("numpy", why)."""
+    reason = cupy_reason()
+    if reason is None:
+        return "cupy", "a CUDA GPU is usable"
+    return "numpy", reason
+
+
+def _version(name: str) -> str:
+    try:
+        return str(getattr(importlib.import_module(name), "__version__", "?"))
+    except Exception:
+        return "-"
+
+
+def devices(name: str) -> str:
+    """The devices of backend ``name`` in words."""
+    mod = importlib.import_module(name)
+    if name == "cupy":
+        rt = mod.cuda.runtime
+        names = [rt.getDeviceProperties(i)["name"].decode() for i in range(rt.getDeviceCount())]
+        return ", ".join(f"cuda:{i} {n}" for i, n in enumerate(names))
+    if name == "torch":
+        cuda = [f"cuda:{i} {mod.cuda.get_device_name(i)}" for i in range(mod.cuda.device_count())] \
+            if mod.cuda.is_available() else []
+        return ", ".join(["cpu"] + cuda) + f" ({mod.get_num_threads()} CPU threads)"
+    return "cpu"
+
+
+def info_lines() -> list[str]:
+    """Versions, backends found (or why not) and their devices."""
+    from . import __version__
+
+    lines = [f"nnbackprop {__version__}", f"python {platform.python_version()} ({platform.platform()})"]
+    for dep in ("numpy", "array_api_compat", "sklearn", "matplotlib"):
+        lines.append(f"{dep} {_version(dep)}")
+    lines.append("backends:")
+    for name in KNOWN:
+        reason = unavailable(name)
+        if reason is None:
+            lines.append(f"  {name:<17} {_version(name):<12} {devices(name)}")
+        else:
+            lines.append(f"  {name:<17} unavailable: {reason}")
+    auto, why = pick_auto()
+    lines.append(f"--backend auto picks {auto} ({why})")
+    return lines
+
+
+def time_step(name: str, *, n_in: int = 64, hidden: int = 256, n_out: int = 10, batch: int = 256,
+              steps: int = 20, dtype: str = "float32", seed: int = 0) -> float:
+    """Seconds per training step (forward, backward, Adam update) of an
+    n_in-hidden-hidden-n_out ReLU network on a batch (batch, n_in) in backend ``name``."""
+    from . import losses, optim
+    from ._compat import from_host, namespace, resolve_dtype
+    from .layers import Dense
+    from .model import Sequential
+
+    xp = namespace(name)
+    model = Sequential([Dense(n_in, hidden, "relu"), Dense(hidden, hidden, "relu"), Dense(hidden, n_out)],
+                       xp=xp, dtype=dtype, seed=seed)
+    rng = np.random.default_rng(seed)
+    X = from_host(xp, rng.standard_normal((batch, n_in)), resolve_dtype(xp, dtype), model.device)
+    T = from_host(xp, rng.integers(0, n_out, batch).astype(np.int64), None, model.device)
+    loss, opt = losses.SoftmaxCrossEntropy(), optim.get("adam", lr=1e-3)
+    float(model.train_step(X, T, loss, opt))  # warm-up; float() waits for the device
+    start = time.perf_counter()
+    for _ in range(steps):
+        J = model.train_step(X, T, loss, opt)
+    float(J)
+    return (time.perf_counter() - start) / steps
+
+
+def bench_rows(**kw: Any) -> list[tuple[str, str]]:
+    """(backend, "x.xx ms/step" or why it was not run) for every known backend."""
+    rows = []
+    for name in KNOWN:
+        reason = unavailable(name)
+        if reason is not None:
+            rows.append((name, f"skipped: {reason}"))
+            continue
+        try:
+            rows.append((name, f"{time_step(name, **kw) * 1e3:8.3f} ms/step"))
+        except Exception as exc:  # one backend failing must not hide the others
+            rows.append((name, f"failed: {type(exc).__name__}: {exc}"))
+    return rows
