@@ -61,7 +61,8 @@ class Dense:
 
     @W.setter
     def W(self, value: Any) -> None:
-        self._W = self._checked_param("W", value, (self.n_in, self.n_out))
+        """Takes a copy: training may update weights in place, never the caller's array."""
+        self._W = self._copy(self._checked_param("W", value, (self.n_in, self.n_out)))
 
     @property
     def b(self) -> Any:
@@ -70,7 +71,10 @@ class Dense:
 
     @b.setter
     def b(self, value: Any) -> None:
-        self._b = self._checked_param("b", value, (self.n_out,))
+        self._b = self._copy(self._checked_param("b", value, (self.n_out,)))
+
+    def _copy(self, value: Any) -> Any:
+        return self._xp.asarray(value, copy=True)
 
     def _checked_param(self, name, value, shape):
         if self._W is None:

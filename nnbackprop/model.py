@@ -233,7 +233,8 @@ class Sequential:
     def set_parameters(self, params: Sequence[Any]) -> None:
         """Replace every parameter, in the order of :meth:`parameters`.
 
-        All are checked before any is replaced.
+        All are checked before any is replaced; each is copied, so training
+        (which may update in place) never writes into the caller's arrays.
         """
         params = list(params)
         if len(params) != 2 * len(self.layers):
@@ -241,7 +242,7 @@ class Sequential:
         for i, layer in enumerate(self.layers):
             layer._checked_param("W", params[2 * i], (layer.n_in, layer.n_out))
             layer._checked_param("b", params[2 * i + 1], (layer.n_out,))
-        self._set_parameters_unchecked(params)
+        self._set_parameters_unchecked([self.xp.asarray(p, copy=True) for p in params])
 
     def _set_parameters_unchecked(self, params: Sequence[Any]) -> None:
         for i, layer in enumerate(self.layers):

@@ -281,3 +281,14 @@ def test_evaluate_metrics_against_numpy(be):
     reg = model.evaluate(X, be.asarray(T, "float64"), metrics=["mse", "mae"])
     assert reg["mse"] == pytest.approx(np.mean((out - T) ** 2), rel=1e-12)
     assert reg["mae"] == pytest.approx(np.mean(np.abs(out - T)), rel=1e-12)
+
+
+def test_training_never_writes_into_the_callers_weight_arrays(be):
+    X, y = _blobs(be, n=12)
+    model = _net(be)
+    mine = be.asarray(np.full((2, 8), 0.25), "float64")
+    model.layers[0].W = mine
+    model.fit(X, y, loss=nb.losses.SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(lr=0.5, momentum=0.5),
+              epochs=2, progress=False)
+    np.testing.assert_array_equal(be.host(mine), np.full((2, 8), 0.25))
+    assert not np.array_equal(be.host(model.layers[0].W), be.host(mine))
