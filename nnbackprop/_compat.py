@@ -234,6 +234,17 @@ def relu_backward_(dA: Any, a: Any, xp: ModuleType) -> Any:
     return xp.where(a > 0, dA, xp.zeros_like(dA))
 
 
+def matmul_into(a: Any, b: Any, out: Any) -> Any:
+    """a (m, k) @ b (k, n), written into ``out`` (m, n) when it is a writeable
+    NumPy array of the result's shape and dtype (a buffer the caller owns and
+    reuses across steps: no new array, no page faults inside the GEMM);
+    otherwise a new array. ``out`` must not overlap ``a`` or ``b``."""
+    if (out is not None and _own_numpy(out) and type(a) is np.ndarray and type(b) is np.ndarray
+            and out.shape == (a.shape[0], b.shape[1]) and out.dtype == a.dtype == b.dtype):
+        return np.matmul(a, b, out=out)
+    return a @ b
+
+
 def softmax_xent_labels(z: Any, labels: Any) -> tuple[Any, Any] | None:
     """(J, dJ/dz) of mean softmax cross-entropy on logits z (N, C), labels (N,) int.
 

@@ -44,6 +44,7 @@ class Dense:
         self._W = self._b = None
         self.dW = self.db = None
         self._cache = None
+        self._z_buf = self._dx_buf = None  # training-step buffers (see forward, backward)
 
     # parameters --------------------------------------------------------------
     def build(self, xp: Any, dtype: Any, device: Any, rng: np.random.Generator) -> None:
@@ -53,6 +54,7 @@ class Dense:
         self._b = xp.zeros((self.n_out,), dtype=dtype, device=device)
         self.dW = self.db = None
         self._cache = None
+        self._z_buf = self._dx_buf = None
 
     @property
     def W(self) -> Any:
@@ -90,15 +92,20 @@ class Dense:
         return value
 
     # passes -----------------------------------------------------------------
-    def forward(self, X: Any) -> Any:
+    def forward(self, X: Any, train: bool = False) -> Any:
         """A = g(X @ W + b), (N, n_out); keeps X and A (and Z if g' needs it) for backward.
 
         Z is a fresh product, so the bias is added and g applied in its own
         buffer where the namespace allows writes (one pass each, no new array).
+        ``train=True`` (the training step, whose outputs no caller keeps) writes
+        Z into the previous training step's buffer where it can.
         """
         xp = self._xp
         act = self.activation
-        Z = X @ self._W
+        if train:
+            Z = self._z_buf = _compat.matmul_into(X, self._W, self._z_buf)
+        else:
+            Z = X @ self._W
         Z += self._b  # in place on NumPy, PyTorch, CuPy, array-api-strict; rebinds on JAX
         if act.backward_uses_z:
             A = act.forward(Z, xp)
@@ -112,12 +119,15 @@ class Dense:
         """g(X @ W + b) without keeping anything for backward."""
         return self.activation.forward(X @ self._W + self._b, self._xp)
 
-    def backward(self, dA: Any, input_grad: bool = True, owned: bool = False) -> Any:
+    def backward(self, dA: Any, input_grad: bool = True, owned: bool = False,
+                 train: bool = False) -> Any:
         """Fill ``dW`` and ``db`` from dJ/dA (N, n_out); return dJ/dX (N, n_in).
 
         With ``input_grad=False`` (the first layer in training) dJ/dX is skipped
         and ``None`` returned. ``owned=True`` says no one else holds ``dA`` (the
-        model made it), so delta may be computed in its buffer.
+        model made it), so delta may be computed in its buffer. ``train=True``
+        (the training step) writes dW and dJ/dX into last step's arrays where
+        it can: the gradients of the previous step are overwritten.
         """
         if self._cache is None:
             raise RuntimeError("backward called before forward: run forward(X) first")
@@ -125,9 +135,16 @@ class Dense:
         X, Z, A = self._cache
         act = self.activation
         delta = act.backward_(dA, Z, A, xp) if owned else act.backward(dA, Z, A, xp)
-        self.dW = X.T @ delta
+        if not train:
+            self.dW = X.T @ delta
+            self.db = xp.sum(delta, axis=0)
+            return delta @ self._W.T if input_grad else None
+        self.dW = _compat.matmul_into(X.T, delta, self.dW)
         self.db = xp.sum(delta, axis=0)
-        return delta @ self._W.T if input_grad else None
+        if not input_grad:
+            return None
+        self._dx_buf = _compat.matmul_into(delta, self._W.T, self._dx_buf)
+        return self._dx_buf
 
     def config(self) -> dict:
         return {

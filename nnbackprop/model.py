@@ -70,10 +70,11 @@ class Sequential:
 
     __call__ = forward
 
-    def _forward(self, X: Any) -> Any:
+    def _forward(self, X: Any, train: bool = False) -> Any:
+        """``train=True``: the training step's forward, into reused buffers (see Dense.forward)."""
         A = X
         for layer in self.layers:
-            A = layer.forward(A)
+            A = layer.forward(A, train)
         self._forwarded = True
         self._output = A
         return A
@@ -99,13 +100,15 @@ class Sequential:
             )
         return self._backward(dY, input_grad=True)
 
-    def _backward(self, dY: Any, input_grad: bool, owned: bool = False) -> Any:
+    def _backward(self, dY: Any, input_grad: bool, owned: bool = False, train: bool = False) -> Any:
         """``owned``: dY is the model's own (a fresh loss gradient), so the last
-        layer may overwrite it; every gradient below is the model's own anyway."""
+        layer may overwrite it; every gradient below is the model's own anyway.
+        ``train``: the training step, into reused buffers (see Dense.backward)."""
         g = dY
         last = len(self.layers) - 1
         for i in range(last, -1, -1):
-            g = self.layers[i].backward(g, input_grad=input_grad or i > 0, owned=owned or i < last)
+            g = self.layers[i].backward(g, input_grad=input_grad or i > 0, owned=owned or i < last,
+                                        train=train)
         return g
 
     def value_and_grad(self, X: Any, T: Any, loss: Any) -> Any:
@@ -119,9 +122,9 @@ class Sequential:
 
     def _value_and_grad(self, X: Any, T: Any, loss: Any) -> Any:
         xp = self.xp
-        Y = self._forward(X)
+        Y = self._forward(X, train=True)
         J, dY = loss.value_and_grad(Y, T, xp)
-        self._backward(dY, input_grad=False, owned=getattr(loss, "fresh_grad", False))
+        self._backward(dY, input_grad=False, owned=getattr(loss, "fresh_grad", False), train=True)
         if loss.l2:
             J = J + self._penalty(loss.l2)
             for layer in self.layers:

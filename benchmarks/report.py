@@ -1,0 +1,304 @@
+"""Turn saved pytest-benchmark JSON into ``BENCHMARKS.md`` and a PNG plot.
+
+    python -m benchmarks.report benchmarks/results/cpu.json [--out BENCHMARKS.md]
+        [--plot benchmarks/results/cpu_step_times.png] [--notes benchmarks/NOTES.md]
+
+Every figure is a median over rounds with its spread as the interquartile
+range; every ratio is of two medians from the same run. Targets (issue: float32,
+2-core CPU) are checked for nnbackprop on NumPy, the reference backend of the
+targets, and marked met or missed; ``--notes`` (a Markdown file) is appended
+verbatim for the causes and the optimisation history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+from pathlib import Path
+
+SIZE_ORDER = ("tiny", "medium", "large")
+DTYPE_ORDER = ("float32", "float64")
+PEERS = ("numpy_hand", "torch_eager", "jax_jit", "per_example")
+
+# (name, numerator, denominator, limit per size): ratios of medians, float32.
+TARGETS = [
+    ("step / hand-written NumPy step", ("nnbackprop", "numpy"), ("numpy_hand", "numpy"),
+     {"tiny": 1.10, "medium": 1.10, "large": 1.10}),
+    ("step / PyTorch eager step", ("nnbackprop", "numpy"), ("torch_eager", "torch"),
+     {"tiny": 0.80, "medium": 1.00, "large": 0.85}),
+    ("step / GEMM floor", ("nnbackprop", "numpy"), ("gemm_floor", "numpy"),
+     {"tiny": 1.50, "medium": 1.15, "large": 1.05}),
+]
+MEMORY_LIMIT = 1.30
+DIGITS_LIMIT = 0.60
+
+
+def load(path: str | Path) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def rows(data: dict) -> list[dict]:
+    """One flat row per benchmark: impl, phase, backend, size, dtype, median, iqr (seconds), extras."""
+    out = []
+    for b in data["benchmarks"]:
+        info = dict(b.get("extra_info", {}))
+        st = b["stats"]
+        info.update(median=st["median"], iqr=st["iqr"], rounds=st["rounds"],
+                    iterations=st.get("iterations", 1), name=b["name"])
+        out.append(info)
+    return out
+
+
+def index(rs: list[dict]) -> dict:
+    """(impl, phase, backend, size, dtype) -> row."""
+    return {(r.get("impl"), r.get("phase"), r.get("backend"), r.get("size"), r.get("dtype")): r for r in rs}
+
+
+def fmt_time(s: float | None) -> str:
+    if s is None:
+        return "—"
+    if s >= 1:
+        return f"{s:.3f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s * 1e6:.0f} µs"
+
+
+def fmt_spread(r: dict | None) -> str:
+    if r is None:
+        return "—"
+    return f"{fmt_time(r['median'])} ± {fmt_time(r['iqr'] / 2)}"
+
+
+def ratio(ix: dict, num: tuple, den: tuple, size: str, dtype: str, phase: str = "step") -> float | None:
+    a = ix.get((num[0], phase, num[1], size, dtype))
+    b = ix.get((den[0], phase, den[1], size, dtype))
+    if a is None or b is None or not b["median"]:
+        return None
+    return a["median"] / b["median"]
+
+
+def fmt_ratio(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}×"
+
+
+def _present(rs, key):
+    return [v for v in (SIZE_ORDER if key == "size" else DTYPE_ORDER) if any(r.get(key) == v for r in rs)]
+
+
+def machine_section(data: dict) -> list[str]:
+    m = data.get("machine_info", {})
+    c = data.get("commit_info", {})
+    cpu = m.get("cpu", {})
+    lines = ["## Machine", "",
+             f"- CPU: {cpu.get('brand_raw', m.get('processor', '?'))}, {m.get('cpu_count', '?')} logical cores",
+             f"- Platform: {m.get('platform', m.get('system', '?'))}; Python {m.get('python_version', '?')}",
+             f"- NumPy BLAS: {m.get('numpy_blas', '?')}; torch threads: {m.get('torch_threads', '?')}",
+             "- Versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()),
+             f"- Run: {data.get('datetime', '?')}; commit {str(c.get('id', '?'))[:10]}"
+             + (" (dirty tree)" if c.get("dirty") else ""), ""]
+    return lines
+
+
+def step_tables(ix: dict, rs: list[dict]) -> list[str]:
+    backends = sorted({r["backend"] for r in rs if r.get("impl") == "nnbackprop"},
+                      key=lambda b: ["numpy", "array_api_strict", "torch", "cupy"].index(b)
+                      if b in ("numpy", "array_api_strict", "torch", "cupy") else 9)
+    lines = ["## Training step (forward, softmax cross-entropy, backward, SGD update)", "",
+             "Median ± half the IQR per step. Ratios are of medians: nnbackprop on a backend "
+             "against each peer, and against the GEMM floor of the same backend.", ""]
+    for dtype in _present(rs, "dtype"):
+        lines += [f"### {dtype}", "",
+                  "| size | implementation | backend | step | vs NumPy hand | vs PyTorch eager "
+                  "| vs JAX jit | vs floor (same backend) | GFLOP/s |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for size in _present(rs, "size"):
+            for b in backends:
+                r = ix.get(("nnbackprop", "step", b, size, dtype))
+                if r is None:
+                    continue
+                num = ("nnbackprop", b)
+                gf = r.get("gemm_flops", 0) / r["median"] / 1e9
+                lines.append(
+                    f"| {size} | nnbackprop | {b} | {fmt_spread(r)} "
+                    f"| {fmt_ratio(ratio(ix, num, ('numpy_hand', 'numpy'), size, dtype))} "
+                    f"| {fmt_ratio(ratio(ix, num, ('torch_eager', 'torch'), size, dtype))} "
+                    f"| {fmt_ratio(ratio(ix, num, ('jax_jit', 'jax'), size, dtype))} "
+                    f"| {fmt_ratio(ratio(ix, num, ('gemm_floor', b), size, dtype))} | {gf:.0f} |")
+            for impl, b in (("numpy_hand", "numpy"), ("torch_eager", "torch"), ("jax_jit", "jax"),
+                            ("per_example", "numpy")):
+                r = ix.get((impl, "step", b, size, dtype))
+                if r is None:
+                    continue
+                gf = r.get("gemm_flops", 0) / r["median"] / 1e9
+                lines.append(f"| {size} | {impl} | {b} | {fmt_spread(r)} | | | "
+                             f"| {fmt_ratio(ratio(ix, (impl, b), ('gemm_floor', 'numpy'), size, dtype))} "
+                             f"(numpy) | {gf:.0f} |")
+            for b in backends:
+                r = ix.get(("gemm_floor", "step", b, size, dtype))
+                if r is not None:
+                    gf = r.get("gemm_flops", 0) / r["median"] / 1e9
+                    lines.append(f"| {size} | GEMM floor | {b} | {fmt_spread(r)} | | | | 1.00× | {gf:.0f} |")
+        lines.append("")
+    pe = [(d, ratio(ix, ("per_example", "numpy"), ("nnbackprop", "numpy"), "tiny", d)) for d in DTYPE_ORDER]
+    pe = [(d, x) for d, x in pe if x is not None]
+    if pe:
+        lines += ["What batching buys: the seeds' per-example formulation (per-sample outer products, "
+                  "averaged) takes " + "; ".join(f"{x:.1f}× nnbackprop's step time in {d}" for d, x in pe)
+                  + " at the tiny size.", ""]
+    return lines
+
+
+def phase_table(ix: dict, rs: list[dict]) -> list[str]:
+    lines = ["## Forward and backward alone (nnbackprop)", "",
+             "Forward is `model(X)`; backward is `model.backward(dY)` after an untimed forward "
+             "(it includes dJ/dX of the first layer, which a training step skips).", "",
+             "| size | dtype | backend | forward | backward | step |", "|---|---|---|---|---|---|"]
+    for size in _present(rs, "size"):
+        for dtype in _present(rs, "dtype"):
+            for b in ("numpy", "array_api_strict", "torch", "cupy"):
+                f = ix.get(("nnbackprop", "forward", b, size, dtype))
+                if f is None:
+                    continue
+                bw = ix.get(("nnbackprop", "backward", b, size, dtype))
+                st = ix.get(("nnbackprop", "step", b, size, dtype))
+                lines.append(f"| {size} | {dtype} | {b} | {fmt_spread(f)} | {fmt_spread(bw)} | {fmt_spread(st)} |")
+    return lines + [""]
+
+
+def memory_table(rs: list[dict]) -> list[str]:
+    mem = [r for r in rs if r.get("memory")]
+    if not mem:
+        return []
+    lines = ["## Peak memory of a training step", "",
+             "tracemalloc peak of a steady-state step, everything (model, batch, optimizer) allocated "
+             "while tracing, against the budget: parameters + gradients + optimizer state + the batch "
+             f"+ the activations backward needs (hidden outputs and logits). Target ≤ {MEMORY_LIMIT}×.", "",
+             "| size | dtype | implementation | backend | peak | budget | peak / budget |",
+             "|---|---|---|---|---|---|---|"]
+    for r in sorted(mem, key=lambda r: (SIZE_ORDER.index(r["size"]), r["dtype"], r["impl"], r["backend"])):
+        m = r["memory"]
+        lines.append(f"| {r['size']} | {r['dtype']} | {r['impl']} | {r['backend']} "
+                     f"| {m['peak_bytes'] / 2**20:.1f} MiB | {m['budget_bytes'] / 2**20:.1f} MiB "
+                     f"| {m['ratio']:.2f}× |")
+    return lines + [""]
+
+
+def digits_section(rs: list[dict]) -> list[str]:
+    d = {r["impl"]: r for r in rs if r.get("phase") == "fit"}
+    if not d:
+        return []
+    any_r = next(iter(d.values()))
+    lines = ["## End-to-end fit: digits (64-128-10 ReLU)", "",
+             f"{any_r.get('n_train')} training rows, {any_r.get('epochs')} epochs of plain SGD "
+             f"(lr {any_r.get('lr')}, batch {any_r.get('batch')}, shuffled, no momentum, no L2, no early "
+             f"stopping), float32; accuracy on {any_r.get('n_test')} held-out rows.", "",
+             "| implementation | fit time | accuracy |", "|---|---|---|"]
+    for impl, r in d.items():
+        how = " (model.fit)" if r.get("uses_fit") else (" (train_step loop)" if impl == "nnbackprop" else "")
+        lines.append(f"| {impl}{how} | {fmt_spread(r)} | {r.get('accuracy', float('nan')):.3f} |")
+    return lines + [""]
+
+
+def targets_section(ix: dict, rs: list[dict]) -> list[str]:
+    lines = ["## Targets (float32, nnbackprop on NumPy)", "",
+             "| target | size | limit | measured | |", "|---|---|---|---|---|"]
+    for name, num, den, limits in TARGETS:
+        for size in _present(rs, "size"):
+            x = ratio(ix, num, den, size, "float32")
+            mark = "—" if x is None else ("met" if x <= limits[size] else "**missed**")
+            lines.append(f"| {name} | {size} | ≤ {limits[size]:.2f}× | {fmt_ratio(x)} | {mark} |")
+    for r in rs:
+        if r.get("memory") and r.get("impl") == "nnbackprop" and r.get("backend") == "numpy" \
+                and r.get("dtype") == "float32":
+            x = r["memory"]["ratio"]
+            lines.append(f"| peak memory / budget | {r['size']} | ≤ {MEMORY_LIMIT:.2f}× | {x:.2f}× "
+                         f"| {'met' if x <= MEMORY_LIMIT else '**missed**'} |")
+    d = {r["impl"]: r for r in rs if r.get("phase") == "fit"}
+    if "nnbackprop" in d and "sklearn" in d:
+        x = d["nnbackprop"]["median"] / d["sklearn"]["median"]
+        acc_ok = d["nnbackprop"].get("accuracy", 0) >= d["sklearn"].get("accuracy", 1)
+        ok = x <= DIGITS_LIMIT and acc_ok
+        lines.append(f"| digits fit time / scikit-learn (at ≥ its accuracy) | — | ≤ {DIGITS_LIMIT:.2f}× "
+                     f"| {x:.2f}× (acc {d['nnbackprop'].get('accuracy', 0):.3f} vs "
+                     f"{d['sklearn'].get('accuracy', 0):.3f}) | {'met' if ok else '**missed**'} |")
+    return lines + [""]
+
+
+def plot(rs: list[dict], path: Path) -> None:
+    """Bars of step time per implementation/backend at each size, one panel per dtype (log scale)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r for r in rs if r.get("phase") == "step"]
+    dtypes = _present(steps, "dtype")
+    sizes = _present(steps, "size")
+    series = sorted({(r["impl"], r["backend"]) for r in steps},
+                    key=lambda s: (s[0] != "nnbackprop", s[0], s[1]))
+    fig, axes = plt.subplots(1, max(1, len(dtypes)), figsize=(6 * max(1, len(dtypes)), 4.5), squeeze=False)
+    width = 0.8 / max(1, len(series))
+    ix = index(rs)
+    for ax, dtype in zip(axes[0], dtypes):
+        for k, (impl, b) in enumerate(series):
+            ys = [ix.get((impl, "step", b, s, dtype)) for s in sizes]
+            xs = [i + k * width for i in range(len(sizes))]
+            ax.bar(xs, [y["median"] * 1e3 if y else 0 for y in ys], width,
+                   yerr=[y["iqr"] / 2 * 1e3 if y else 0 for y in ys], label=f"{impl} ({b})")
+        ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(sizes))], sizes)
+        ax.set_yscale("log")
+        ax.set_ylabel("training step, ms (median, log scale)")
+        ax.set_title(dtype)
+    axes[0][-1].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def render(data: dict, plot_rel: str | None = None, notes: str | None = None, source: str = "") -> str:
+    rs = rows(data)
+    ix = index(rs)
+    lines = ["# Benchmarks", "",
+             f"Generated by `python -m benchmarks.report {source}` from a `nox -s bench` run "
+             f"(pytest-benchmark). Regenerate rather than edit. Timings on a shared machine are noisy: "
+             f"compare ratios within one run, not absolute times across runs.", ""]
+    lines += machine_section(data)
+    lines += targets_section(ix, rs)
+    if plot_rel:
+        lines += [f"![training step time per backend and size]({plot_rel})", ""]
+    lines += step_tables(ix, rs)
+    lines += phase_table(ix, rs)
+    lines += memory_table(rs)
+    lines += digits_section(rs)
+    if notes:
+        lines += [notes.rstrip(), ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("json", help="pytest-benchmark JSON (--benchmark-json)")
+    ap.add_argument("--out", default="BENCHMARKS.md")
+    ap.add_argument("--plot", default=None, help="PNG path (default: beside the JSON)")
+    ap.add_argument("--notes", default="benchmarks/NOTES.md",
+                    help="Markdown appended verbatim, if the file exists")
+    args = ap.parse_args(argv)
+    data = load(args.json)
+    out = Path(args.out)
+    png = Path(args.plot) if args.plot else Path(args.json).with_name(Path(args.json).stem + "_step_times.png")
+    plot(rows(data), png)
+    try:
+        plot_rel = str(png.resolve().relative_to(out.resolve().parent))
+    except ValueError:
+        plot_rel = str(png)
+    notes_path = Path(args.notes) if args.notes else None
+    notes = notes_path.read_text() if notes_path and notes_path.exists() else None
+    out.write_text(render(data, plot_rel, notes, source=args.json))
+    print(f"wrote {out} and {png} ({_dt.datetime.now():%H:%M:%S})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The in-place fast paths behind nnbackprop._compat equal the generic Array API path.
+
+Each test runs once with the fast paths on and once with ``FAST_PATHS`` off
+(the generic expressions every namespace gets), on every backend, and compares.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackprop as nb
+from nnbackprop import _compat
+
+
+@pytest.fixture
+def generic(monkeypatch):
+    """Call inside a test to switch the fast paths off for the rest of it."""
+    return lambda: monkeypatch.setattr(_compat, "FAST_PATHS", False)
+
+
+def _z(be, rng, dtype, shape=(7, 5)):
+    z = rng.standard_normal(shape)
+    z[0, :2] = 0.0  # relu's kink, on both paths
+    return be.asarray(z, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_relu_in_place_equals_generic(be, rng, dtype, generic):
+    xp = be.xp
+    zh = be.host(_z(be, rng, dtype)).copy()
+    fast = be.host(_compat.relu_(be.asarray(zh, dtype), xp)).copy()
+    dA = rng.standard_normal(zh.shape)
+    fast_b = be.host(_compat.relu_backward_(be.asarray(dA, dtype), be.asarray(fast, dtype), xp)).copy()
+    generic()
+    slow = be.host(_compat.relu_(be.asarray(zh, dtype), xp))
+    slow_b = be.host(_compat.relu_backward_(be.asarray(dA, dtype), be.asarray(slow, dtype), xp))
+    np.testing.assert_array_equal(fast, slow)
+    np.testing.assert_array_equal(fast, np.maximum(zh, 0))
+    np.testing.assert_array_equal(fast_b, slow_b)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_softmax_xent_labels_equals_one_hot_form(be, rng, dtype, generic):
+    xp = be.xp
+    zh = rng.standard_normal((9, 4)) * 5
+    labels = be.asarray(rng.integers(0, 4, size=9), "int64")
+    loss = nb.losses.SoftmaxCrossEntropy()
+    z = be.asarray(zh, dtype)
+    J_fast, g_fast = (be.host(a).copy() for a in loss.value_and_grad(z, labels, xp))
+    np.testing.assert_array_equal(be.host(z), zh.astype(dtype))  # logits left untouched
+    generic()
+    J_slow, g_slow = (be.host(a) for a in loss.value_and_grad(z, labels, xp))
+    tol = 1e-6 if dtype == "float32" else 1e-13
+    assert J_fast.shape == () and J_fast.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(J_fast, J_slow, rtol=tol)
+    np.testing.assert_allclose(g_fast, g_slow, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("last", ["identity", "relu"])
+def test_training_step_equals_generic(be, rng, last, generic):
+    """value_and_grad and the outputs agree, fast paths on or off, float64."""
+    X = be.asarray(rng.standard_normal((16, 6)), "float64")
+    T = be.asarray(rng.integers(0, 3, size=16), "int64")
+
+    def run():
+        model = nb.Sequential([nb.Dense(6, 8, "relu"), nb.Dense(8, 5, "relu"), nb.Dense(5, 3, last)],
+                              xp=be.xp, dtype="float64", seed=3)
+        J = model.value_and_grad(X, T, nb.losses.SoftmaxCrossEntropy())
+        return [be.host(J).copy(), be.host(model(X)).copy()] + [be.host(g).copy() for g in model.gradients()]
+
+    fast = run()
+    generic()
+    for a, b in zip(fast, run()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_public_backward_leaves_dY_alone(be, rng):
+    """model.backward(dY) never writes into the caller's dY, even under a relu output."""
+    model = nb.Sequential([nb.Dense(4, 3, "relu"), nb.Dense(3, 2, "relu")], xp=be.xp, dtype="float64", seed=1)
+    X = be.asarray(rng.standard_normal((5, 4)), "float64")
+    model(X)
+    dYh = rng.standard_normal((5, 2))
+    dY = be.asarray(dYh, "float64")
+    model.backward(dY)
+    np.testing.assert_array_equal(be.host(dY), dYh)
