@@ -89,23 +89,8 @@ def check_dtype(spec: Any, dtype: str) -> None:
 
 
 def sgd(lr: float = LR) -> tuple[Any, str]:
-    """nnbackprop's SGD, or a plain stand-in while ``nnbackprop.optim`` does not exist yet."""
-    try:
-        from nnbackprop import optim
-    except ImportError:
-        return _StandInSGD(lr), "stand-in (nnbackprop.optim missing)"
-    return optim.SGD(lr=lr), "nnbackprop.optim.SGD"
-
-
-class _StandInSGD:
-    """W <- W - lr dW through the public parameter API (allocates new arrays)."""
-
-    def __init__(self, lr):
-        self.lr = lr
-
-    def step(self, model):
-        params = [p - self.lr * g for p, g in zip(model.parameters(), model.gradients())]
-        model.set_parameters(params)
+    """nnbackprop's plain SGD, the optimizer every peer's step uses too."""
+    return nb.optim.SGD(lr=lr), "nnbackprop.optim.SGD"
 
 
 def build_model(size: Size, xp: Any, dtype: str, seed: int = 0) -> Any:
