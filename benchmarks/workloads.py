@@ -160,4 +160,4 @@ def _traced_step(backend_name: str, size: Size, dtype: str):
     case = nnbackprop_case("step", backend_name, size, dtype)
     itemsize = np.dtype(dtype).itemsize
     opt = case.state["optimizer"]
-    return case.fn, lambda: _memory.step_budget(size.layers, size.batch, itemsize, _memory.array_bytes(opt))
+    return case.fn, lambda: _memory.step_budget(size.layers, size.batch, itemsize, _memory.array_bytes(opt.state))

@@ -234,6 +234,18 @@ def relu_backward_(dA: Any, a: Any, xp: ModuleType) -> Any:
     return xp.where(a > 0, dA, xp.zeros_like(dA))
 
 
+def relu_backward_into_a(dA: Any, a: Any) -> Any:
+    """dA * 1[a > 0] written over ``a`` = relu(z) >= 0 (whose sign is the mask):
+    no temporary, and dA's buffer is free afterwards. ``None`` where ``a``
+    cannot be written (the caller then uses :func:`relu_backward_`)."""
+    if _own_numpy(a):
+        np.sign(a, out=a)
+        return np.multiply(a, dA, out=a)
+    if _own_torch(a):
+        return a.sign_().mul_(dA)
+    return None
+
+
 def matmul_into(a: Any, b: Any, out: Any) -> Any:
     """a (m, k) @ b (k, n), written into ``out`` (m, n) when it is a writeable
     NumPy array of the result's shape and dtype (a buffer the caller owns and

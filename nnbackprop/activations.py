@@ -44,6 +44,11 @@ class Activation:
         """delta, allowed to overwrite ``dA`` (which the caller owns)."""
         return self.backward(dA, z, a, xp)
 
+    def backward_into_a(self, dA: Any, a: Any) -> Any:
+        """delta written over ``a`` (which the caller owns and no longer needs), or
+        ``None`` where this activation or namespace cannot do that."""
+        return None
+
     def config(self) -> dict:
         """JSON-friendly description, enough for :func:`get` to rebuild it."""
         return {"name": self.name}
@@ -114,6 +119,9 @@ class ReLU(Activation):
 
     def backward_(self, dA, z, a, xp):
         return _compat.relu_backward_(dA, a, xp)
+
+    def backward_into_a(self, dA, a):
+        return _compat.relu_backward_into_a(dA, a)
 
 
 class LeakyReLU(Activation):

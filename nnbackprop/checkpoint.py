@@ -146,4 +146,7 @@ def move(model: Any, xp: Any = None, device: Any = None) -> Any:
         layer.dW, layer.db, layer._cache = dW, db, None
     model._set_parameters_unchecked(params)
     model._forwarded = False
+    model._workspace = {}
+    for layer in model.layers:
+        layer._z_buf = None
     return model

@@ -44,7 +44,7 @@ class Dense:
         self._W = self._b = None
         self.dW = self.db = None
         self._cache = None
-        self._z_buf = self._dx_buf = None  # training-step buffers (see forward, backward)
+        self._z_buf = None  # the training step's Z buffer (see forward)
 
     # parameters --------------------------------------------------------------
     def build(self, xp: Any, dtype: Any, device: Any, rng: np.random.Generator) -> None:
@@ -54,7 +54,7 @@ class Dense:
         self._b = xp.zeros((self.n_out,), dtype=dtype, device=device)
         self.dW = self.db = None
         self._cache = None
-        self._z_buf = self._dx_buf = None
+        self._z_buf = None
 
     @property
     def W(self) -> Any:
@@ -119,15 +119,12 @@ class Dense:
         """g(X @ W + b) without keeping anything for backward."""
         return self.activation.forward(X @ self._W + self._b, self._xp)
 
-    def backward(self, dA: Any, input_grad: bool = True, owned: bool = False,
-                 train: bool = False) -> Any:
+    def backward(self, dA: Any, input_grad: bool = True, owned: bool = False) -> Any:
         """Fill ``dW`` and ``db`` from dJ/dA (N, n_out); return dJ/dX (N, n_in).
 
         With ``input_grad=False`` (the first layer in training) dJ/dX is skipped
         and ``None`` returned. ``owned=True`` says no one else holds ``dA`` (the
-        model made it), so delta may be computed in its buffer. ``train=True``
-        (the training step) writes dW and dJ/dX into last step's arrays where
-        it can: the gradients of the previous step are overwritten.
+        model made it), so delta may be computed in its buffer.
         """
         if self._cache is None:
             raise RuntimeError("backward called before forward: run forward(X) first")
@@ -135,16 +132,38 @@ class Dense:
         X, Z, A = self._cache
         act = self.activation
         delta = act.backward_(dA, Z, A, xp) if owned else act.backward(dA, Z, A, xp)
-        if not train:
-            self.dW = X.T @ delta
-            self.db = xp.sum(delta, axis=0)
-            return delta @ self._W.T if input_grad else None
+        self.dW = X.T @ delta
+        self.db = xp.sum(delta, axis=0)
+        return delta @ self._W.T if input_grad else None
+
+    def train_backward(self, dA: Any, input_grad: bool, consume: bool, workspace: dict) -> Any:
+        """``backward`` inside the training step, where the model owns every array.
+
+        Uses less memory and allocates less: dW goes into last step's dW, and
+        dJ/dX into a buffer of ``workspace`` (the step's reusable buffers, by
+        shape). With ``consume`` (a hidden layer, whose output nobody reads
+        after this) delta is written over A, which frees dA's buffer for
+        reuse; the forward record is then spent, so a second backward raises.
+        """
+        if self._cache is None:
+            raise RuntimeError("backward called before forward: run forward(X) first")
+        xp = self._xp
+        X, Z, A = self._cache
+        act = self.activation
+        delta = act.backward_into_a(dA, A) if consume else None
+        if delta is None:
+            delta = act.backward_(dA, Z, A, xp)
+        if consume:
+            self._cache = None
         self.dW = _compat.matmul_into(X.T, delta, self.dW)
         self.db = xp.sum(delta, axis=0)
         if not input_grad:
             return None
-        self._dx_buf = _compat.matmul_into(delta, self._W.T, self._dx_buf)
-        return self._dx_buf
+        key = (delta.shape[0], self.n_in)
+        buf = workspace.get(key)
+        dX = _compat.matmul_into(delta, self._W.T, None if buf is delta else buf)
+        workspace[key] = dX
+        return dX
 
     def config(self) -> dict:
         return {

@@ -46,6 +46,7 @@ class Sequential:
         for layer in layers:
             layer.build(self.xp, self.dtype, self.device, rng)
         self._forwarded = False
+        self._workspace: dict = {}  # the training step's reusable buffers (Dense.train_backward)
         self.optimizer = None  # set by fit, saved with the model
         self.loss = None
 
@@ -100,16 +101,23 @@ class Sequential:
             )
         return self._backward(dY, input_grad=True)
 
-    def _backward(self, dY: Any, input_grad: bool, owned: bool = False, train: bool = False) -> Any:
+    def _backward(self, dY: Any, input_grad: bool, owned: bool = False) -> Any:
         """``owned``: dY is the model's own (a fresh loss gradient), so the last
-        layer may overwrite it; every gradient below is the model's own anyway.
-        ``train``: the training step, into reused buffers (see Dense.backward)."""
+        layer may overwrite it; every gradient below is the model's own anyway."""
         g = dY
         last = len(self.layers) - 1
         for i in range(last, -1, -1):
-            g = self.layers[i].backward(g, input_grad=input_grad or i > 0, owned=owned or i < last,
-                                        train=train)
+            g = self.layers[i].backward(g, input_grad=input_grad or i > 0, owned=owned or i < last)
         return g
+
+    def _train_backward(self, pending: list) -> None:
+        """The training step's backward from the loss gradient in ``pending``
+        (popped, so no reference to it outlives its use); see Dense.train_backward."""
+        g = pending.pop()
+        last = len(self.layers) - 1
+        for i in range(last, -1, -1):
+            g = self.layers[i].train_backward(g, input_grad=i > 0, consume=i < last,
+                                              workspace=self._workspace)
 
     def value_and_grad(self, X: Any, T: Any, loss: Any) -> Any:
         """J of ``loss`` on (X, T) plus its L2 penalty; fills every ``dW``, ``db``.
@@ -124,7 +132,12 @@ class Sequential:
         xp = self.xp
         Y = self._forward(X, train=True)
         J, dY = loss.value_and_grad(Y, T, xp)
-        self._backward(dY, input_grad=False, owned=getattr(loss, "fresh_grad", False), train=True)
+        if getattr(loss, "fresh_grad", False):
+            pending = [dY]
+            del dY
+            self._train_backward(pending)
+        else:  # a loss that may hand back an array it keeps: never written
+            self._backward(dY, input_grad=False)
         if loss.l2:
             J = J + self._penalty(loss.l2)
             for layer in self.layers:

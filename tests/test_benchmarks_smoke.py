@@ -94,3 +94,14 @@ def test_report_plot(tmp_path):
     pytest.importorskip("matplotlib", reason="matplotlib is not installed: the plot is skipped")
     report.plot(report.rows(_fake_results()), tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 0
+
+
+def test_memory_budget_counts_only_what_a_step_needs():
+    """Plain SGD keeps no state: the budget is parameters, gradients, data and activations,
+    computed here by hand for the tiny size (784-128-10, batch 64, float32)."""
+    size = workloads.SIZES["tiny"]
+    m = workloads.nnbackprop_case("step", "numpy", size, "float32").memory()
+    params = (784 * 128 + 128 + 128 * 10 + 10) * 4
+    expected = 2 * params + 64 * 784 * 4 + 64 * 8 + 64 * (128 + 10) * 4
+    assert m["budget"]["optimizer"] == 0
+    assert m["budget_bytes"] == expected
