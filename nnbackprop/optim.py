@@ -94,13 +94,14 @@ class Optimizer:
         are left untouched (works with immutable arrays)."""
         return self._apply(params, grads, state, _axpby)
 
-    def _apply(self, params, grads, state, ax, check=True):
+    def _apply(self, params, grads, state, ax, xp=None):
+        """The update; ``xp`` given means the caller vouches for the arrays (no checks)."""
         params, grads = list(params), list(grads)
-        if check:
+        if xp is None:
             self._check(params, grads, state)
-        if not params:
-            return params, OptState(state.t + 1, dict(state.slots))
-        xp = _compat.namespace_of(params[0])
+            if not params:
+                return params, OptState(state.t + 1, dict(state.slots))
+            xp = _compat.namespace_of(params[0])
         lr = float(self.lr(state.t))  # host float: no device sync
         new_params, new_slots = [], []
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
@@ -145,7 +146,7 @@ class Optimizer:
                 and all(p is q for p, q in zip(params, self._trusted[1])):
             # the very arrays this optimizer updated in place last step, against the
             # state it left: the checks below already passed for them
-            new_params, self.state = self._apply(params, grads, self.state, _axpby_, check=False)
+            new_params, self.state = self._apply(params, grads, self.state, _axpby_, xp=model.xp)
             self._trusted = (self.state, new_params)
             return
         if self.state is None:

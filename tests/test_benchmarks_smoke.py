@@ -105,3 +105,19 @@ def test_memory_budget_counts_only_what_a_step_needs():
     expected = 2 * params + 64 * 784 * 4 + 64 * 8 + 64 * (128 + 10) * 4
     assert m["budget"]["optimizer"] == 0
     assert m["budget_bytes"] == expected
+
+
+def test_paired_ratio_runs_and_cancels_a_known_factor():
+    """Interleaved A/B timing: a case doing the same work twice is about 2x the case doing it once."""
+    from benchmarks import paired
+
+    x = np.random.default_rng(0).standard_normal((200, 200))
+    once = workloads.Case(lambda: x @ x)
+    twice = workloads.Case(lambda: (x @ x, x @ x))
+    r = paired.paired_ratio(twice, once, rounds=15, calls=3)
+    assert 1.3 < r["ratio"] < 4.0 and r["q1"] <= r["ratio"] <= r["q3"]
+    for peer in paired.PAIRS:
+        try:
+            paired.PAIRS[peer](workloads.SIZES["tiny"], "float32")
+        except workloads.Unavailable as exc:
+            pytest.skip(str(exc))
