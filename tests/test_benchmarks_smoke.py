@@ -86,7 +86,7 @@ def _fake_results():
 
 def test_report_renders(tmp_path):
     text = report.render(_fake_results(), plot_rel="plot.png", notes="## Notes")
-    assert "| step / hand-written NumPy step | tiny | ≤ 1.10× | 1.00× | met |" in text
+    assert "| step / hand-written NumPy step | tiny | ≤ 1.10× | — | 1.00× | met |" in text
     assert "peak memory / budget" in text and "digits" in text and "## Notes" in text
 
 
