@@ -10,6 +10,7 @@ is imported on the user's behalf, and backend checks use array-api-compat's
 from __future__ import annotations
 
 import importlib
+import threading
 from types import ModuleType
 from typing import Any
 
@@ -245,6 +246,36 @@ def relu_backward_into_a(dA: Any, a: Any) -> Any:
     if _own_torch(a):
         return a.gt_(0).mul_(dA)
     return None
+
+
+_BLOCK = 1 << 16  # elements per block of axpby_: its scratch stays in cache
+_scratch = threading.local()
+
+
+def axpby_(x: Any, a: float, b: float, y: Any) -> Any:
+    """x <- a x + b y in x's own buffer (x, y of one shape); returns x.
+
+    On NumPy, large arrays go in blocks of 64 Ki elements through one
+    per-thread scratch buffer, so ``b * y`` never makes a full-size temporary
+    (no page faults, one pass less over memory). Elsewhere the plain in-place
+    operators. Same operations in the same order either way.
+    """
+    if _own_numpy(x) and x.size > _BLOCK and x.flags.c_contiguous and type(y) is np.ndarray \
+            and y.flags.c_contiguous and y.dtype == x.dtype:
+        tmp = getattr(_scratch, "buf", None)
+        if tmp is None or tmp.dtype != x.dtype:
+            tmp = _scratch.buf = np.empty(_BLOCK, dtype=x.dtype)
+        xf, yf = x.reshape(-1), y.reshape(-1)
+        for i in range(0, xf.size, _BLOCK):
+            xs, ys = xf[i:i + _BLOCK], yf[i:i + _BLOCK]
+            if a != 1.0:
+                xs *= a
+            xs += ys if b == 1.0 else np.multiply(ys, b, out=tmp[:ys.size])
+        return x
+    if a != 1.0:
+        x *= a
+    x += y if b == 1.0 else b * y
+    return x
 
 
 def matmul_into(a: Any, b: Any, out: Any) -> Any:

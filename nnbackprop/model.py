@@ -235,15 +235,13 @@ class Sequential:
 
     def parameters(self) -> list[Any]:
         """[W0, b0, W1, b1, ...]."""
-        return [p for _, p in self.named_parameters()]
+        return [p for layer in self.layers for p in (layer._W, layer._b)]
 
     def gradients(self) -> list[Any]:
         """[dW0, db0, dW1, db1, ...], in the order of :meth:`parameters`."""
-        if any(layer.dW is None for layer in self.layers):
+        out = [g for layer in self.layers for g in (layer.dW, layer.db)]
+        if any(g is None for g in out):
             raise RuntimeError("no gradients yet: run backward (or value_and_grad) first")
-        out = []
-        for layer in self.layers:
-            out += [layer.dW, layer.db]
         return out
 
     def set_parameters(self, params: Sequence[Any]) -> None:

@@ -54,10 +54,7 @@ def _axpby(x: Any, a: float, b: float, y: Any) -> Any:
 
 def _axpby_(x: Any, a: float, b: float, y: Any) -> Any:
     """``x <- a x + b y`` in x's own buffer (the in-place path); returns x."""
-    if a != 1.0:
-        x *= a
-    x += y if b == 1.0 else b * y
-    return x
+    return _compat.axpby_(x, a, b, y)
 
 
 Axpby = Callable[[Any, float, float, Any], Any]

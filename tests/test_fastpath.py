@@ -84,3 +84,19 @@ def test_public_backward_leaves_dY_alone(be, rng):
     dY = be.asarray(dYh, "float64")
     model.backward(dY)
     np.testing.assert_array_equal(be.host(dY), dYh)
+
+
+@pytest.mark.parametrize("a,b", [(1.0, -0.01), (0.9, 0.1), (1.0, 1.0), (0.999, -3e-4)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_axpby_in_blocks_equals_the_plain_expression(be, a, b, dtype):
+    """The optimizer's in-place update, blocked through scratch on NumPy for large
+    arrays (here 3 blocks and a partial one), gives exactly a x + b y."""
+    rng = np.random.default_rng(1)
+    xh, yh = rng.standard_normal((300, 700)), rng.standard_normal((300, 700))
+    x, y = be.asarray(xh, dtype), be.asarray(yh, dtype)
+    expected = be.host(a * x + b * y) if a != 1.0 else be.host(x + (y if b == 1.0 else b * y))
+    if not _compat.is_writeable(x):
+        pytest.skip(f"{be.name} arrays are not updated in place")
+    out = _compat.axpby_(x, a, b, y)
+    assert out is x
+    np.testing.assert_array_equal(be.host(out), expected)
