@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _compat
+from . import _compat, training
 from .layers import Dense
 
 
@@ -162,25 +162,10 @@ class Sequential:
         optimizer.step(self)
         return J
 
-    # training (nnbackprop.training holds the loop) -----------------------------
-    def fit(self, X: Any, T: Any, **kwargs: Any) -> Any:
-        """Train on X (N, n_in) and T; see :func:`nnbackprop.training.fit`."""
-        from . import training
-
-        return training.fit(self, X, T, **kwargs)
-
-    def predict(self, X: Any, batch_size: int | None = None) -> Any:
-        """Outputs (N, n_out) for X (N, n_in), in batches of ``batch_size`` rows."""
-        from . import training
-
-        return training.predict(self, X, batch_size=batch_size)
-
-    def evaluate(self, X: Any, T: Any, loss: Any = None, metrics: Any = ("accuracy",),
-                 batch_size: int | None = None) -> dict:
-        """``{"loss": ..., "accuracy": ...}`` on (X, T) as Python floats."""
-        from . import training
-
-        return training.evaluate(self, X, T, loss=loss, metrics=metrics, batch_size=batch_size)
+    # training: the loop lives in nnbackprop.training; these are its functions as methods
+    fit = training.fit
+    predict = training.predict
+    evaluate = training.evaluate
 
     # files and devices ---------------------------------------------------------
     def save(self, path: Any) -> Any:

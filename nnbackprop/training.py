@@ -70,8 +70,20 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
         progress: bool = True, drop_last: bool = False) -> History:
     """Train ``model`` on inputs X (N, n_in) and targets T; return a :class:`History`.
 
+    loss, optimizer     a Loss (or its name) and an Optimizer (or its name)
+    epochs              passes over the data
+    batch_size          None: full batch; 1: online; k: mini-batches of k rows
+    shuffle, seed       a fresh row order each epoch from numpy.random.default_rng(seed)
+    validation_data     (X_val, T_val), or validation_split: the last share of the rows
+    metrics             names from nnbackprop.metrics ("accuracy", "mse", "mae")
+    callbacks           EarlyStopping, Convergence, or any object with the hooks
+    progress            a progress bar on a terminal (silent otherwise)
+    drop_last           skip the last, partial batch
+
     Everything is checked before any weight changes: shapes, dtypes, label
-    range, NaN or infinity in X or T, argument values.
+    range, NaN or infinity in X or T, argument values. A NaN or infinite loss
+    raises :class:`TrainingDiverged` and leaves the weights of the last epoch
+    that stayed finite.
     """
     from . import optim as _optim
 
@@ -114,8 +126,7 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
                 order = rng.permutation(batches.n) if shuffle and batches.n > 1 else None
                 logs = _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar)
                 if validation_data is not None:
-                    val = evaluate(model, *validation_data, loss=loss, metrics=metric_objs,
-                                   batch_size=batch_size, _checked=True)
+                    val = _evaluate(model, *validation_data, loss, metric_objs, batch_size)
                     logs.update({f"val_{k}": v for k, v in val.items()})
                 _observe_schedule(optimizer, logs)
                 for cb in callbacks:
@@ -206,20 +217,23 @@ def _predict(model, X, batch_size):
     return model.xp.concat([model._infer(X[a:b, ...]) for a, b in _spans(n, batch_size)], axis=0)
 
 
-def evaluate(model, X, T, loss=None, metrics: Sequence = ("accuracy",), batch_size: int | None = None,
-             _checked: bool = False) -> dict[str, float]:
-    """``{"loss": J, metric: value, ...}`` on (X, T); ``loss=None`` leaves J out."""
-    xp = model.xp
+def evaluate(model, X, T, loss=None, metrics: Sequence = ("accuracy",),
+             batch_size: int | None = None) -> dict[str, float]:
+    """``{"loss": J, metric: value, ...}`` on X (N, n_in) and T as Python floats;
+    ``loss=None`` leaves J out."""
     loss = _losses.get(loss) if loss is not None else None
-    metric_objs = [_metrics.get(m) for m in metrics]
-    if not _checked:
-        model.check_input(X)
-        if loss is not None:
-            model.check_target(T, loss, n_rows=X.shape[0])
-        else:
-            _compat.check_array(T, name="T", xp=xp, device=model.device)
-            if T.shape[0] != X.shape[0]:
-                raise ValueError(f"X has {X.shape[0]} rows but T has {T.shape[0]}; they must match")
+    model.check_input(X)
+    if loss is not None:
+        model.check_target(T, loss, n_rows=X.shape[0])
+    else:
+        _compat.check_array(T, name="T", xp=model.xp, device=model.device)
+        if T.shape[0] != X.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but T has {T.shape[0]}; they must match")
+    return _evaluate(model, X, T, loss, [_metrics.get(m) for m in metrics], batch_size)
+
+
+def _evaluate(model, X, T, loss, metric_objs, batch_size) -> dict[str, float]:
+    xp = model.xp
     Y = _predict(model, X, batch_size)
     out = {}
     if loss is not None:
