@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from .digits import digits_case
+from .digits import CONFIGS, digits_case
 from .workloads import Unavailable
 
 ROUNDS = 5
 
 
 @pytest.mark.parametrize("impl", ["nnbackprop", "sklearn"])
-def test_digits_fit(benchmark, impl):
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_digits_fit(benchmark, impl, config):
     try:
-        case = digits_case(impl)
+        case = digits_case(impl, config)
     except Unavailable as exc:
         pytest.skip(str(exc))
-    benchmark.group = "digits-fit"
+    benchmark.group = f"digits-fit-{config}"
     benchmark.extra_info.update(case.info)
-    fitted = benchmark.pedantic(case.fn, rounds=ROUNDS, iterations=1, warmup_rounds=1)
-    benchmark.extra_info["accuracy"] = case.state["score"](fitted)
+    benchmark.pedantic(case.fn, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    scores = case.state["scores"]()
+    benchmark.extra_info.update(accuracy=float(np.mean(scores)), accuracy_std=float(np.std(scores)),
+                                accuracies=scores)

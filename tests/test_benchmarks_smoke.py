@@ -13,9 +13,9 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks import cases, digits, memory, peers, report, workloads
+from benchmarks import cases, digits, memory, paired, peers, report, workloads
 
-TINY = cases.all_cases(sizes=("tiny",), dtypes=("float32",))
+TINY = cases.all_cases(sizes=("tiny",), dtypes=workloads.DTYPES)
 
 
 @pytest.mark.parametrize("spec", TINY, ids=[s.id for s in TINY])
@@ -58,12 +58,15 @@ def test_memory_budget_parts():
     assert b["total"] == sum(v for k, v in b.items() if k != "total")
 
 
+@pytest.mark.parametrize("config", list(digits.CONFIGS))
 @pytest.mark.parametrize("impl", ["nnbackprop", "sklearn"])
-def test_digits_one_epoch(impl):
+def test_digits_one_epoch(impl, config):
     pytest.importorskip("sklearn", reason="scikit-learn is not installed: the digits benchmark skips")
-    case = digits.digits_case(impl, epochs=1)
-    acc = case.state["score"](case.fn())
-    assert 0.0 <= acc <= 1.0
+    case = digits.digits_case(impl, config, epochs=1)
+    case.fn(), case.fn()
+    scores = case.state["scores"]()
+    assert len(scores) == 2 and all(0.0 <= a <= 1.0 for a in scores)
+    assert case.info["epochs"] == 1 and case.info["solver"] == digits.CONFIGS[config].solver
 
 
 def _fake_results():
@@ -79,7 +82,9 @@ def _fake_results():
                          "stats": {"median": 0.01, "iqr": 0.001, "rounds": 5, "iterations": 1}})
     for impl in ("nnbackprop", "sklearn"):
         rows.append({"name": impl, "extra_info": {"impl": impl, "phase": "fit", "backend": "numpy",
-                                                  "accuracy": 0.95, "epochs": 1},
+                                                  "config": "adam", "solver": "adam", "accuracy": 0.95,
+                                                  "accuracy_std": 0.01, "accuracies": [0.94, 0.96],
+                                                  "epochs": 1},
                      "stats": {"median": 1.0, "iqr": 0.1, "rounds": 5, "iterations": 1}})
     return {"machine_info": {"versions": {"numpy": np.__version__}}, "commit_info": {}, "benchmarks": rows}
 
@@ -87,7 +92,9 @@ def _fake_results():
 def test_report_renders(tmp_path):
     text = report.render(_fake_results(), plot_rel="plot.png", notes="## Notes")
     assert "| step / hand-written NumPy step | tiny | ≤ 1.10× | — | 1.00× | met |" in text
-    assert "peak memory / budget" in text and "digits" in text and "## Notes" in text
+    assert "| peak memory / budget | tiny | ≤ 1.30× | — | 1.200× | met |" in text
+    assert "| digits fit time / scikit-learn at ≥ its accuracy (adam) | — | ≤ 0.60× | — | 1.00× " in text
+    assert "0.950 ± 0.010 (2 seeds)" in text and "## Notes" in text
 
 
 def test_report_plot(tmp_path):
@@ -107,17 +114,66 @@ def test_memory_budget_counts_only_what_a_step_needs():
     assert m["budget_bytes"] == expected
 
 
-def test_paired_ratio_runs_and_cancels_a_known_factor():
-    """Interleaved A/B timing: a case doing the same work twice is about 2x the case doing it once."""
-    from benchmarks import paired
+class _FakeClock:
+    """A perf_counter that only advances when a fake case runs."""
 
-    x = np.random.default_rng(0).standard_normal((200, 200))
-    once = workloads.Case(lambda: x @ x)
-    twice = workloads.Case(lambda: (x @ x, x @ x))
-    r = paired.paired_ratio(twice, once, rounds=15, calls=3)
-    assert 1.3 < r["ratio"] < 4.0 and r["q1"] <= r["ratio"] <= r["q3"]
-    for peer in paired.PAIRS:
-        try:
-            paired.PAIRS[peer](workloads.SIZES["tiny"], "float32")
-        except workloads.Unavailable as exc:
-            pytest.skip(str(exc))
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_paired_ratio_drops_the_first_calls_of_each_block(monkeypatch):
+    """Block timing without a real clock: A costs 2 units, B 1, and the first call of every
+    block costs 100 (another library's threads still spinning). The ratio must be exactly 2."""
+    clock = _FakeClock()
+    monkeypatch.setattr(paired.time, "perf_counter", clock)
+
+    def costs(unit):
+        state = {"last": None}
+
+        def fn():
+            first = state["last"] is not clock.block
+            state["last"] = clock.block
+            clock.now += 100.0 if first else unit
+        return fn
+
+    a, b = workloads.Case(costs(2.0)), workloads.Case(costs(1.0))
+    real_block_time = paired.block_time
+
+    def block_time(case, calls, discard):
+        clock.block = object()
+        return real_block_time(case, calls, discard)
+
+    monkeypatch.setattr(paired, "block_time", block_time)
+    r = paired.paired_ratio(a, b, rounds=4, calls=5, discard=1)
+    assert r["ratio"] == r["q1"] == r["q3"] == 2.0
+    assert r["median_a"] == 2.0 and r["median_b"] == 1.0
+    r = paired.paired_ratio(a, b, rounds=4, calls=3, discard=0)  # first call kept: the median still drops it
+    assert r["ratio"] == 2.0
+    with pytest.raises(ValueError, match="discard"):
+        paired.paired_ratio(a, b, rounds=1, calls=2, discard=2)
+
+
+@pytest.mark.parametrize("peer", list(paired.PAIRS))
+def test_paired_measure_runs_once(peer):
+    """Each target pairing at the tiny size, one round: nnbackprop's step and the peer's both run."""
+    try:
+        r = paired.measure("tiny", peer, plan=(1, 2, 1))
+    except workloads.Unavailable as exc:
+        pytest.skip(str(exc))
+    assert r["rounds"] == 1 and r["median_a"] > 0 and r["median_b"] > 0
+    assert r["ratio"] == pytest.approx(r["median_a"] / r["median_b"])
+
+
+@pytest.mark.parametrize("size", list(workloads.SIZES))
+def test_bench_plan(size):
+    """The rounds policy for each size, on a stand-in case (no real step is run)."""
+    from benchmarks import conftest, test_bench
+
+    calls = []
+    case = workloads.Case(lambda: calls.append(1))
+    spec = cases.Spec("nnbackprop", "step", "numpy", size, "float32", None)
+    p = test_bench.plan(spec, case)
+    assert p["rounds"] == conftest.ROUNDS[size] and p["iterations"] >= 1 and p["warmup_rounds"] >= 1
