@@ -1,7 +1,7 @@
 """Test matrix across backends, read from backends/.
 
     nox                 # the sessions that run on a CPU machine
-    nox -s tests-torch  # one backend
+    nox -s "tests(torch)"  # one backend (the session of each is tests(<backend>))
     nox -s lint
     nox -s bench        # benchmarks -> benchmarks/results/cpu.json, BENCHMARKS.md, PNG
 """

@@ -2,8 +2,8 @@
 
 Six 3-bit inputs, one target each; 3 sigmoid hidden units, an identity output,
 the 1/2-MSE cost and full-batch gradient descent (alpha = 0.1) for 10,000
-iterations from weights drawn uniform(-1, 1) with ``np.random.seed(1)``, as in
-the seed's code (which folds each bias into its weight matrix as row 0).
+iterations from weights drawn uniform(-1, 1) from seed 1, the very numbers of
+the seed's ``np.random.seed(1)`` (which folds each bias into its weight matrix as row 0).
 
     python examples/seed001_sigmoid.py [--xp numpy|torch|array_api_strict|cupy]
 """
@@ -19,10 +19,14 @@ Y = np.array([[0, 1, 0, 1, 1, 0]], dtype=float).T
 
 
 def seed_weights(num_hidden=3):
-    """The seed's draws: rows 0 are the biases, rows 1: the weights."""
-    np.random.seed(1)
-    hidden = 2 * np.random.random((X.shape[1] + 1, num_hidden)) - 1
-    output = 2 * np.random.random((num_hidden + 1, Y.shape[1])) - 1
+    """The seed's draws: rows 0 are the biases, rows 1: the weights.
+
+    A generator of its own, seeded 1, gives the very numbers of the seed's
+    ``np.random.seed(1); np.random.random(...)`` without touching NumPy's
+    global random state (a ``default_rng`` would draw other numbers)."""
+    rng = np.random.RandomState(1)
+    hidden = 2 * rng.random_sample((X.shape[1] + 1, num_hidden)) - 1
+    output = 2 * rng.random_sample((num_hidden + 1, Y.shape[1])) - 1
     return hidden, output
 
 

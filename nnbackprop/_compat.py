@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+import warnings
 from types import ModuleType
 from typing import Any
 
@@ -22,6 +23,10 @@ __all__ = [
     "namespace_of",
     "device_of",
     "default_device",
+    "resolve_device",
+    "devices",
+    "probe",
+    "tiny",
     "resolve_dtype",
     "dtype_name",
     "has_dtype",
@@ -75,6 +80,72 @@ def device_of(x: Any) -> Any:
 def default_device(xp: ModuleType) -> Any:
     """The device new arrays of ``xp`` land on when none is named."""
     return array_api_compat.device(xp.asarray(0.0))
+
+
+def devices(xp: ModuleType) -> list[Any]:
+    """Every device ``xp`` reports (``__array_namespace_info__().devices()``), else its default."""
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is not None:
+        try:
+            with warnings.catch_warnings():  # torch warns about device kinds it lists but deprecates
+                warnings.simplefilter("ignore")
+                found = list(info().devices())
+            if found:
+                return found
+        except Exception:  # pragma: no cover - a namespace whose info cannot list devices
+            pass
+    return [default_device(xp)]
+
+
+def resolve_device(xp: ModuleType, device: Any) -> Any:
+    """``device`` as ``xp`` itself reports it for an array created there.
+
+    A user may name a device several ways (``"cpu"`` or ``torch.device("cpu")``,
+    ``"cuda"`` or ``"cuda:0"``); the model keeps this one normal form, so device
+    checks compare like with like. ``None`` gives the default device.
+    """
+    if device is None:
+        return default_device(xp)
+    try:
+        return array_api_compat.device(xp.asarray(0.0, device=device))
+    except Exception as exc:
+        known = ", ".join(str(d) for d in devices(xp))
+        raise ValueError(
+            f"device {device!r} is not a device of {xp.__name__} ({type(exc).__name__}: {exc}); "
+            f"its devices here: {known}"
+        ) from exc
+
+
+def probe(module_name: str) -> str | None:
+    """None when ``module_name`` imports and computes one small array on its
+    default device; otherwise why not, in words (not installed; installed but
+    its default device is unusable, e.g. a GPU library on a machine without one)."""
+    try:
+        mod = importlib.import_module(module_name)
+    except Exception as exc:
+        return f"{module_name} is not installed ({type(exc).__name__}: {exc})"
+    try:
+        x = mod.asarray([1.0, 2.0])  # on the default device: where a missing GPU shows
+        xp = array_api_compat.array_namespace(x)
+        total = float(to_host(xp.sum(x * x)))
+    except Exception as exc:
+        return f"{module_name} is installed but cannot compute on its default device ({type(exc).__name__}: {exc})"
+    if total != 5.0:  # pragma: no cover - a broken installation
+        return f"{module_name} is installed but computed 1^2 + 2^2 = {total}"
+    return None
+
+
+_TINY: dict = {}
+
+
+def tiny(xp: ModuleType, dtype: Any) -> float:
+    """The smallest positive normal number of floating ``dtype`` (float16: 6.1e-5),
+    as a host float: a floor for the ``eps`` that keeps divisions finite."""
+    key = (xp.__name__, dtype)  # the name first: dtypes of two libraries are never compared
+    value = _TINY.get(key)
+    if value is None:
+        value = _TINY[key] = float(xp.finfo(dtype).smallest_normal)
+    return value
 
 
 _FLOAT_NAMES = ("float16", "float32", "float64")
@@ -159,7 +230,8 @@ def is_writeable(x: Any) -> bool:
 
 
 def check_array(x: Any, *, name: str, xp: ModuleType, device: Any) -> None:
-    """Refuse anything that is not an array of ``xp`` on ``device``."""
+    """Refuse anything that is not an array of ``xp`` on ``device`` (a device
+    from :func:`resolve_device`)."""
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
         raise TypeError(
             f"{name} must be an array of {xp.__name__}, got {type(x).__name__}; "
@@ -180,7 +252,7 @@ def check_array(x: Any, *, name: str, xp: ModuleType, device: Any) -> None:
             f"(xp.asarray) or the model (model.to(...))"
         )
     dev = "cpu" if got is _NUMPY_NS else array_api_compat.device(x)
-    if dev != device:
+    if dev != device:  # both as the namespace reports them (see resolve_device)
         raise ValueError(
             f"{name} is on device {dev} but the model is on {device}; move one of them first"
         )
@@ -295,11 +367,15 @@ def softmax_xent_labels(z: Any, labels: Any) -> tuple[Any, Any] | None:
     NumPy only (gathers and scatters with integer index arrays, which the
     standard lacks): J = mean(log sum_c e^(z - max) - (z - max)[label]),
     dJ/dz = (softmax(z) - onehot) / N in one new (N, C) array, ``z`` untouched.
-    ``None`` for other arrays: the caller uses the generic one-hot form.
+    ``None`` for other arrays, and for labels outside [0, C) (which the
+    training step does not check; fit does): the caller then uses the generic
+    one-hot form, where such a label gives a zero row, as on every backend.
     """
     if not FAST_PATHS or type(z) is not np.ndarray or type(labels) is not np.ndarray:
         return None
     n = z.shape[0]
+    if n == 0 or labels.min() < 0 or labels.max() >= z.shape[1]:  # host memory: no device read
+        return None
     rows = np.arange(n)
     g = z - z.max(axis=1, keepdims=True)
     picked = g[rows, labels]

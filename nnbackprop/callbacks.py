@@ -26,7 +26,8 @@ class Callback:
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+    """Stop after ``patience`` epochs in a row in which ``monitor`` did not improve
+    by more than ``min_delta`` (Keras's rule; ``patience=0`` stops at the first).
 
     ``monitor="auto"`` watches ``val_loss`` when there is validation data, else
     ``loss``. With ``restore_best_weights`` the model ends with the weights of
@@ -59,9 +60,11 @@ class EarlyStopping(Callback):
                 self._best_params = [xp.asarray(p, copy=True) for p in run.model.parameters()]
         else:
             self.wait += 1
-            if self.wait > self.patience:
+            if self.wait >= self.patience:
+                best = "never finite" if self.best_epoch is None else \
+                    f"best {self.best:.6g} at epoch {self.best_epoch + 1}"
                 run.stop(f"early stopping: {key} did not improve by more than {self.min_delta} "
-                         f"for {self.patience} epochs (best {self.best:.6g} at epoch {self.best_epoch + 1})")
+                         f"for {self.wait} epochs ({best})")
 
     def on_train_end(self, run):
         if self.restore_best_weights and self._best_params is not None:

@@ -43,7 +43,7 @@ def gradient_check(model: Sequential, loss: Any, X: Any, T: Any, eps: float = 1e
     analytic = [_compat.to_host(g).astype(np.float64) for g in m.gradients()]
 
     def J() -> float:
-        return float(loss.value(m._forward(X), T, xp) + m._penalty(loss.l2))
+        return float(loss.value(m._infer(X), T, xp) + m._penalty(loss.l2))
 
     worst = 0.0
     for k, p in enumerate(params):

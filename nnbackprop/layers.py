@@ -43,8 +43,9 @@ class Dense:
         self.init = _init.get(init, self.activation.name)
         self._W = self._b = None
         self.dW = self.db = None
-        self._cache = None
-        self._z_buf = None  # the training step's Z buffer (see forward)
+        self._cache = None  # (X, Z or None, A) of the last forward, for backward
+        self._spent = False  # whether a training step consumed that record
+        self._z_buf = None  # the training step's Z buffer (see train_forward)
 
     # parameters --------------------------------------------------------------
     def build(self, xp: Any, dtype: Any, device: Any, rng: np.random.Generator) -> None:
@@ -54,6 +55,7 @@ class Dense:
         self._b = xp.zeros((self.n_out,), dtype=dtype, device=device)
         self.dW = self.db = None
         self._cache = None
+        self._spent = False
         self._z_buf = None
 
     @property
@@ -92,20 +94,25 @@ class Dense:
         return value
 
     # passes -----------------------------------------------------------------
-    def forward(self, X: Any, train: bool = False) -> Any:
+    def forward(self, X: Any) -> Any:
         """A = g(X @ W + b), (N, n_out); keeps X and A (and Z if g' needs it) for backward.
 
         Z is a fresh product, so the bias is added and g applied in its own
         buffer where the namespace allows writes (one pass each, no new array).
-        ``train=True`` (the training step, whose outputs no caller keeps) writes
-        Z into the previous training step's buffer where it can.
         """
+        return self._forward_from(X, X @ self._W)
+
+    def train_forward(self, X: Any) -> Any:
+        """:meth:`forward` inside the training step, whose outputs no caller keeps:
+        Z goes into the previous training step's Z buffer where it can, so the
+        array returned is overwritten by the next training step."""
+        self._z_buf = _compat.matmul_into(X, self._W, self._z_buf)
+        return self._forward_from(X, self._z_buf)
+
+    def _forward_from(self, X: Any, Z: Any) -> Any:
+        """A = g(Z + b) from the product Z = X @ W, which this layer owns."""
         xp = self._xp
         act = self.activation
-        if train:
-            Z = self._z_buf = _compat.matmul_into(X, self._W, self._z_buf)
-        else:
-            Z = X @ self._W
         Z += self._b  # in place on NumPy, PyTorch, CuPy, array-api-strict; rebinds on JAX
         if act.backward_uses_z:
             A = act.forward(Z, xp)
@@ -113,27 +120,41 @@ class Dense:
         else:
             A = act.forward_(Z, xp)
             self._cache = (X, None, A)
+        self._spent = False
         return A
 
     def infer(self, X: Any) -> Any:
         """g(X @ W + b) without keeping anything for backward."""
         return self.activation.forward(X @ self._W + self._b, self._xp)
 
-    def backward(self, dA: Any, input_grad: bool = True, owned: bool = False) -> Any:
+    def backward(self, dA: Any, input_grad: bool = True) -> Any:
         """Fill ``dW`` and ``db`` from dJ/dA (N, n_out); return dJ/dX (N, n_in).
 
-        With ``input_grad=False`` (the first layer in training) dJ/dX is skipped
-        and ``None`` returned. ``owned=True`` says no one else holds ``dA`` (the
-        model made it), so delta may be computed in its buffer.
+        ``dA`` is never written. With ``input_grad=False`` (the first layer in
+        training) dJ/dX is skipped and ``None`` returned.
         """
+        X, Z, A = self._kept_forward()
+        return self._grads(self.activation.backward(dA, Z, A, self._xp), X, input_grad)
+
+    def _backward_owned(self, dA: Any, input_grad: bool) -> Any:
+        """:meth:`backward` for a dA that the model made and nobody else holds:
+        delta may be computed in dA's buffer."""
+        X, Z, A = self._kept_forward()
+        return self._grads(self.activation.backward_(dA, Z, A, self._xp), X, input_grad)
+
+    def _kept_forward(self) -> tuple:
+        """(X, Z, A) of the last forward; a clear error where there is none."""
         if self._cache is None:
+            if self._spent:
+                raise RuntimeError("backward needs the last forward pass, but a training step "
+                                   "consumed it; run forward(X) again")
             raise RuntimeError("backward called before forward: run forward(X) first")
-        xp = self._xp
-        X, Z, A = self._cache
-        act = self.activation
-        delta = act.backward_(dA, Z, A, xp) if owned else act.backward(dA, Z, A, xp)
+        return self._cache
+
+    def _grads(self, delta: Any, X: Any, input_grad: bool) -> Any:
+        """dW = X^T delta, db = sum_rows delta; dJ/dX = delta W^T if ``input_grad``."""
         self.dW = X.T @ delta
-        self.db = xp.sum(delta, axis=0)
+        self.db = self._xp.sum(delta, axis=0)
         return delta @ self._W.T if input_grad else None
 
     def train_backward(self, dA: Any, input_grad: bool, consume: bool, workspace: dict) -> Any:
@@ -145,16 +166,14 @@ class Dense:
         after this) delta is written over A, which frees dA's buffer for
         reuse; the forward record is then spent, so a second backward raises.
         """
-        if self._cache is None:
-            raise RuntimeError("backward called before forward: run forward(X) first")
+        X, Z, A = self._kept_forward()
         xp = self._xp
-        X, Z, A = self._cache
         act = self.activation
         delta = act.backward_into_a(dA, A) if consume else None
         if delta is None:
             delta = act.backward_(dA, Z, A, xp)
         if consume:
-            self._cache = None
+            self._cache, self._spent = None, True
         self.dW = _compat.matmul_into(X.T, delta, self.dW)
         self.db = xp.sum(delta, axis=0)
         if not input_grad:

@@ -3,7 +3,9 @@
 A loss is an object: ``loss(pred, target)`` gives J as a 0-d array and
 ``loss.grad(pred, target)`` gives dJ/dpred, shaped like ``pred`` (N, C).
 Both check their inputs first; the training loop checks its data once and then
-calls the unchecked ``value_and_grad``.
+calls the unchecked ``value_and_grad``. Target checks come in two parts:
+``check_target_kind`` (shape, dtype: free, run on every training step) and
+``check_target_values`` (labels in range, ...: a device read, run once per data set).
 
 Every loss takes ``l2=lambda``: the penalty lambda/2 sum ||W||^2 over the
 weights (biases excluded), which the model adds to J and lambda W to each dW
@@ -49,12 +51,23 @@ class Loss:
 
     # checks ----------------------------------------------------------------
     def check_target(self, pred_shape: tuple, target: Any, xp: Any, dtype: Any) -> None:
-        """Raise if ``target`` cannot be compared with outputs of ``pred_shape``.
+        """Raise if ``target`` cannot be compared with outputs of ``pred_shape``:
+        :meth:`check_target_kind`, then :meth:`check_target_values`.
 
-        May read a summary of ``target`` back to the host (a sync): call it once
+        Reads a summary of ``target`` back to the host (a sync): call it once
         per data set, not per step.
         """
-        _check_float_target(self.name, pred_shape, target, xp, dtype)
+        self.check_target_kind(pred_shape, target, xp, dtype)
+        self.check_target_values(pred_shape, target, xp)
+
+    def check_target_kind(self, pred_shape: tuple, target: Any, xp: Any, dtype: Any) -> None:
+        """Raise if ``target``'s shape or dtype does not suit outputs of ``pred_shape``
+        in ``dtype``. Reads no values: free, fit for every step."""
+        check_float_target(self.name, pred_shape, target, xp, dtype)
+
+    def check_target_values(self, pred_shape: tuple, target: Any, xp: Any) -> None:
+        """Raise if ``target``'s values are outside what this loss takes (after
+        :meth:`check_target_kind`). Reads back to the host: once per data set."""
 
     def check_model(self, model: Any) -> None:
         """Raise if this loss cannot sit on top of ``model``'s last layer."""
@@ -109,9 +122,8 @@ class BinaryCrossEntropy(Loss):
         sig = xp.where(pred >= 0, 1 / (1 + e), e / (1 + e))
         return self.value(pred, target, xp), (sig - target) / n
 
-    def check_target(self, pred_shape, target, xp, dtype):
-        super().check_target(pred_shape, target, xp, dtype)
-        if xp.any((target < 0) | (target > 1)):
+    def check_target_values(self, pred_shape, target, xp):
+        if bool(xp.any((target < 0) | (target > 1))):
             raise ValueError("binary_cross_entropy targets must lie in [0, 1]")
 
     def check_model(self, model):
@@ -144,13 +156,18 @@ class SoftmaxCrossEntropy(Loss):
         log_p = shifted - xp.log(s)
         return -xp.sum(t * log_p) / n, (e / s - t) / n
 
-    def check_target(self, pred_shape, target, xp, dtype):
+    def check_target_kind(self, pred_shape, target, xp, dtype):
         if target.ndim == 2:
-            _check_float_target(self.name, pred_shape, target, xp, dtype)
-            if xp.any(target < 0):
+            check_float_target(self.name, pred_shape, target, xp, dtype)
+        else:
+            check_label_kind(self.name, pred_shape, target, xp)
+
+    def check_target_values(self, pred_shape, target, xp):
+        if target.ndim == 2:
+            if bool(xp.any(target < 0)):
                 raise ValueError("softmax_cross_entropy probability targets must be >= 0")
-            return
-        check_labels(self.name, pred_shape, target, xp)
+        else:
+            check_label_range(self.name, pred_shape[1], target, xp)
 
     def check_model(self, model):
         _refuse_last_activation(
@@ -168,6 +185,12 @@ def one_hot(labels: Any, n_classes: int, xp: Any, dtype: Any) -> Any:
 
 def check_labels(loss_name: str, pred_shape: tuple, labels: Any, xp: Any) -> None:
     """Integer class labels (N,) in [0, C)."""
+    check_label_kind(loss_name, pred_shape, labels, xp)
+    check_label_range(loss_name, pred_shape[1], labels, xp)
+
+
+def check_label_kind(loss_name: str, pred_shape: tuple, labels: Any, xp: Any) -> None:
+    """Integer class labels of shape (N,); no values read."""
     n, c = pred_shape
     if not xp.isdtype(labels.dtype, "integral"):
         raise TypeError(
@@ -179,7 +202,11 @@ def check_labels(loss_name: str, pred_shape: tuple, labels: Any, xp: Any) -> Non
             f"{loss_name}: labels must have shape ({n},) to match the output ({n}, {c}), "
             f"got {tuple(labels.shape)}"
         )
-    if n == 0:
+
+
+def check_label_range(loss_name: str, c: int, labels: Any, xp: Any) -> None:
+    """Labels (N,) in [0, C); reads their min and max back to the host."""
+    if labels.shape[0] == 0:
         return
     lo, hi = int(xp.min(labels)), int(xp.max(labels))
     if lo < 0 or hi >= c:
@@ -189,7 +216,8 @@ def check_labels(loss_name: str, pred_shape: tuple, labels: Any, xp: Any) -> Non
         )
 
 
-def _check_float_target(loss_name, pred_shape, target, xp, dtype):
+def check_float_target(loss_name, pred_shape, target, xp, dtype):
+    """Float targets shaped like the outputs (N, C) and in their dtype; no values read."""
     if tuple(target.shape) != tuple(pred_shape):
         raise ValueError(
             f"{loss_name}: target shape {tuple(target.shape)} does not match the output "

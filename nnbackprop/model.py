@@ -10,6 +10,8 @@ import numpy as np
 from . import _compat, training
 from .layers import Dense
 
+KEPT, SPENT = "kept", "spent"  # the last forward pass: available to backward, or consumed
+
 
 class Sequential:
     """``Sequential(layers, *, xp=None, dtype="float32", device=None, seed=None)``.
@@ -18,7 +20,16 @@ class Sequential:
     ``cupy``, ``torch`` or ``array_api_strict``, or its name; default NumPy), on
     one ``device`` (the namespace's default when ``None``) and in one floating
     ``dtype``. Initial weights come from ``numpy.random.default_rng(seed)``, so
-    one seed gives bit-identical weights on every backend.
+    one seed gives bit-identical weights on every backend. ``device`` may be
+    named any way the namespace accepts (``"cpu"``, ``"cuda"``, a device
+    object); the model keeps it as the namespace reports it for its arrays.
+
+    Live arrays: :meth:`parameters`, :meth:`gradients`, ``layer.W``, ``layer.b``,
+    ``layer.dW`` and ``layer.db`` are the model's own arrays, not copies. The
+    next training step may update them in place (where the namespace allows
+    writes: NumPy, PyTorch, CuPy) or replace them with new arrays (where it
+    does not: array-api-strict); which one is a matter of speed, not meaning.
+    Copy what you keep: ``xp.asarray(a, copy=True)``.
     """
 
     def __init__(self, layers: Sequence[Dense], *, xp: Any = None, dtype: Any = "float32",
@@ -38,14 +49,14 @@ class Sequential:
         if len({id(layer) for layer in layers}) != len(layers):
             raise ValueError("the same Dense object appears twice; create one per position")
         self.xp = _compat.namespace(xp)
-        self.device = _compat.default_device(self.xp) if device is None else device
+        self.device = _compat.resolve_device(self.xp, device)
         self.dtype = _compat.resolve_dtype(self.xp, dtype, self.device)
         self.seed = seed
         self.layers = layers
         rng = np.random.default_rng(seed)
         for layer in layers:
             layer.build(self.xp, self.dtype, self.device, rng)
-        self._forwarded = False
+        self._forward_state = None  # None, KEPT or SPENT: what backward may pair with
         self._workspace: dict = {}  # the training step's reusable buffers (Dense.train_backward)
         self.optimizer = None  # set by fit, saved with the model
         self.loss = None
@@ -67,16 +78,19 @@ class Sequential:
     def forward(self, X: Any) -> Any:
         """Outputs (N, n_out) for inputs X (N, n_in); keeps what backward needs."""
         self.check_input(X)
-        return self._forward(X)
+        A = X
+        for layer in self.layers:
+            A = layer.forward(A)
+        self._forward_state = KEPT
+        return A
 
     __call__ = forward
 
-    def _forward(self, X: Any, train: bool = False) -> Any:
-        """``train=True``: the training step's forward, into reused buffers (see Dense.forward)."""
+    def _train_forward(self, X: Any) -> Any:
+        """The training step's forward, into reused buffers (see Dense.train_forward)."""
         A = X
         for layer in self.layers:
-            A = layer.forward(A, train)
-        self._forwarded = True
+            A = layer.train_forward(A)
         self._output = A
         return A
 
@@ -88,9 +102,16 @@ class Sequential:
         return A
 
     def backward(self, dY: Any) -> Any:
-        """From dJ/dY (N, n_out) fill every layer's ``dW``, ``db``; return dJ/dX (N, n_in)."""
-        if not self._forwarded:
+        """From dJ/dY (N, n_out) fill every layer's ``dW``, ``db``; return dJ/dX (N, n_in).
+
+        Pairs with the last :meth:`forward`; ``dY`` is never written. Everything
+        is checked before any gradient changes.
+        """
+        if self._forward_state is None:
             raise RuntimeError("backward called before forward: run forward(X) first")
+        if self._forward_state == SPENT or any(layer._cache is None for layer in self.layers):
+            raise RuntimeError("backward needs the last forward pass, but it was consumed by a "
+                               "training step (value_and_grad, train_step or fit); run forward(X) again")
         _compat.check_array(dY, name="dY", xp=self.xp, device=self.device)
         out_shape = tuple(self.layers[-1]._cache[2].shape)
         if tuple(dY.shape) != out_shape:
@@ -101,13 +122,13 @@ class Sequential:
             )
         return self._backward(dY, input_grad=True)
 
-    def _backward(self, dY: Any, input_grad: bool, owned: bool = False) -> Any:
-        """``owned``: dY is the model's own (a fresh loss gradient), so the last
-        layer may overwrite it; every gradient below is the model's own anyway."""
-        g = dY
+    def _backward(self, dY: Any, input_grad: bool) -> Any:
+        """The last layer reads dY without writing it (the caller's, or a loss's);
+        every gradient below is the model's own, so those layers may overwrite it."""
         last = len(self.layers) - 1
-        for i in range(last, -1, -1):
-            g = self.layers[i].backward(g, input_grad=input_grad or i > 0, owned=owned or i < last)
+        g = self.layers[last].backward(dY, input_grad=input_grad or last > 0)
+        for i in range(last - 1, -1, -1):
+            g = self.layers[i]._backward_owned(g, input_grad=input_grad or i > 0)
         return g
 
     def _train_backward(self, pending: list) -> None:
@@ -122,15 +143,19 @@ class Sequential:
     def value_and_grad(self, X: Any, T: Any, loss: Any) -> Any:
         """J of ``loss`` on (X, T) plus its L2 penalty; fills every ``dW``, ``db``.
 
-        Checks the inputs first; returns J as a 0-d array.
+        Checks X and T first, their values included (a device read); returns J
+        as a 0-d array. Consumes the forward pass: call :meth:`forward` again
+        before a :meth:`backward` of your own.
         """
         self.check_input(X)
+        _check_rows(X)
         self.check_target(T, loss, n_rows=X.shape[0])
         return self._value_and_grad(X, T, loss)
 
     def _value_and_grad(self, X: Any, T: Any, loss: Any) -> Any:
         xp = self.xp
-        Y = self._forward(X, train=True)
+        self._forward_state = SPENT  # set first: a failure below leaves no half-kept record
+        Y = self._train_forward(X)
         J, dY = loss.value_and_grad(Y, T, xp)
         if getattr(loss, "fresh_grad", False):
             pending = [dY]
@@ -150,14 +175,19 @@ class Sequential:
         return (lam / 2) * sum(xp.sum(layer.W * layer.W) for layer in self.layers)
 
     def train_step(self, X: Any, T: Any, loss: Any, optimizer: Any) -> Any:
-        """One gradient-descent step on a batch: forward, J, backward, update.
+        """One gradient-descent step on a batch X (N, n_in), T: forward, J, backward, update.
 
-        Returns J as a 0-d array without reading it (no host-device sync). Checks
-        only what costs nothing (namespace, shapes, dtypes); the fit loop checks
-        the data themselves once, up front.
+        Returns J as a 0-d array without reading it (no host-device sync). Always
+        refuses, before any change, what can be checked without reading the data:
+        namespace, device, row count, T's shape and dtype, and a loss that does
+        not suit the last layer (:meth:`check_target_kind`). It does not check
+        values (labels in range, targets in [0, 1], NaN): that needs a device
+        read, so :meth:`fit` does it once per data set; a label out of range
+        here gives a meaningless step, never an error.
         """
         self.check_input(X)
-        _compat.check_array(T, name="T", xp=self.xp, device=self.device)
+        _check_rows(X)
+        self.check_target_kind(T, loss, n_rows=X.shape[0])
         J = self._value_and_grad(X, T, loss)
         optimizer.step(self)
         return J
@@ -203,12 +233,21 @@ class Sequential:
             )
 
     def check_target(self, T: Any, loss: Any, n_rows: int, name: str = "T") -> None:
-        """Refuse targets that ``loss`` cannot compare with this model's outputs."""
+        """Refuse targets that ``loss`` cannot compare with this model's outputs:
+        :meth:`check_target_kind`, then their values (labels in range, ...),
+        which reads T back to the host: once per data set, not per step."""
+        self.check_target_kind(T, loss, n_rows, name)
+        loss.check_target_values((n_rows, self.n_out), T, self.xp)
+
+    def check_target_kind(self, T: Any, loss: Any, n_rows: int, name: str = "T") -> None:
+        """Refuse, without reading T's values (no device read), targets of the wrong
+        namespace, device, row count, shape or dtype, and a ``loss`` that does not
+        suit the last layer."""
         _compat.check_array(T, name=name, xp=self.xp, device=self.device)
         loss.check_model(self)
         if T.shape[0] != n_rows:
             raise ValueError(f"X has {n_rows} rows but {name} has {T.shape[0]}; they must match")
-        loss.check_target((n_rows, self.n_out), T, self.xp, self.dtype)
+        loss.check_target_kind((n_rows, self.n_out), T, self.xp, self.dtype)
 
     # parameters ----------------------------------------------------------------
     def named_parameters(self) -> list[tuple[str, Any]]:
@@ -219,11 +258,18 @@ class Sequential:
         return out
 
     def parameters(self) -> list[Any]:
-        """[W0, b0, W1, b1, ...]."""
+        """[W0, b0, W1, b1, ...]: the model's live arrays, not copies; the next
+        training step may update them in place. Copy what you keep
+        (``xp.asarray(p, copy=True)``); see "Live arrays" in the class docstring."""
         return [p for layer in self.layers for p in (layer._W, layer._b)]
 
     def gradients(self) -> list[Any]:
-        """[dW0, db0, dW1, db1, ...], in the order of :meth:`parameters`."""
+        """[dW0, db0, dW1, db1, ...], in the order of :meth:`parameters`.
+
+        The model's live arrays, not copies: the next training step may write
+        the new gradients into these very buffers. Copy what you keep
+        (``xp.asarray(g, copy=True)``); see "Live arrays" in the class docstring.
+        """
         out = [g for layer in self.layers for g in (layer.dW, layer.db)]
         if any(g is None for g in out):
             raise RuntimeError("no gradients yet: run backward (or value_and_grad) first")
@@ -253,3 +299,9 @@ class Sequential:
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return f"Sequential([\n  {inner}\n], xp={self.xp.__name__}, dtype={self.dtype_name!r}, device={self.device!r})"
+
+
+def _check_rows(X: Any, name: str = "X") -> None:
+    """A loss is a mean over rows: refuse a batch without any."""
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} has 0 rows; need at least one")

@@ -19,6 +19,9 @@ for the step count t = 0, 1, ... and n = t + 1 the number of this update:
               W <- W - lr m^ / (sqrt(v^) + eps)
     AdamW     as Adam, then W <- W - lr (m^ / (sqrt(v^) + eps) + wd W)
 
+Every ``eps`` is floored at the smallest normal number of the parameter's dtype
+(float16: 6.1e-5), so float16 never rounds it to 0 and divides 0 by 0.
+
 Every rule is a chain of ``x <- a x + b y`` steps with host scalars a, b. The
 rule is written once, in terms of that one operation; :meth:`Optimizer.step`
 runs it in place (``x *= a; x += b * y``: parameters and slot buffers reused)
@@ -89,16 +92,18 @@ class Optimizer:
                state: OptState) -> tuple[list[Any], OptState]:
         """``(new_params, new_state)`` for one step; ``params``, ``grads`` and ``state``
         are left untouched (works with immutable arrays)."""
-        return self._apply(params, grads, state, _axpby)
+        return self._apply_checked(params, grads, state, _axpby)
 
-    def _apply(self, params, grads, state, ax, xp=None):
-        """The update; ``xp`` given means the caller vouches for the arrays (no checks)."""
+    def _apply_checked(self, params, grads, state, ax):
+        """The update after checking that ``grads`` and ``state`` fit ``params``."""
         params, grads = list(params), list(grads)
-        if xp is None:
-            self._check(params, grads, state)
-            if not params:
-                return params, OptState(state.t + 1, dict(state.slots))
-            xp = _compat.namespace_of(params[0])
+        self._check(params, grads, state)
+        if not params:
+            return params, OptState(state.t + 1, dict(state.slots))
+        return self._apply_trusted(params, grads, state, ax, _compat.namespace_of(params[0]))
+
+    def _apply_trusted(self, params, grads, state, ax, xp):
+        """The update without checks: for arrays the caller has already checked."""
         lr = float(self.lr(state.t))  # host float: no device sync
         new_params, new_slots = [], []
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
@@ -143,7 +148,7 @@ class Optimizer:
                 and all(p is q for p, q in zip(params, self._trusted[1])):
             # the very arrays this optimizer updated in place last step, against the
             # state it left: the checks below already passed for them
-            new_params, self.state = self._apply(params, grads, self.state, _axpby_, xp=model.xp)
+            new_params, self.state = self._apply_trusted(params, grads, self.state, _axpby_, model.xp)
             self._trusted = (self.state, new_params)
             return
         if self.state is None:
@@ -160,7 +165,8 @@ class Optimizer:
         if inplace and not writeable:
             raise ValueError("inplace=True but some parameter or state arrays are read-only")
         in_place = writeable if inplace is None else inplace
-        new_params, self.state = self._apply(params, grads, self.state, _axpby_ if in_place else _axpby)
+        new_params, self.state = self._apply_checked(params, grads, self.state,
+                                                     _axpby_ if in_place else _axpby)
         self._trusted = (self.state, new_params) if in_place else None
         model._set_parameters_unchecked(new_params)
 
@@ -206,17 +212,18 @@ class Optimizer:
 
     def snapshot(self) -> tuple:
         """A copy of the state for :meth:`restore` (the fit loop's undo on divergence)."""
-        return (None if self.state is None else
-                OptState(self.state.t, {k: tuple(_copy(a) for a in v) for k, v in self.state.slots.items()}),)
+        return (_copy_state(self.state),)
 
     def restore(self, snap: tuple) -> None:
-        (self.state,) = snap
+        """Put back a copy of :meth:`snapshot`'s state (``snap`` stays usable)."""
+        self.state = _copy_state(snap[0])
+        self._trusted = None
 
     def to(self, xp: Any, device: Any = None) -> Optimizer:
         """Move the slot arrays to namespace ``xp`` on ``device`` (its default if None),
         keeping their dtype; returns self."""
         xp = _compat.namespace(xp)
-        device = _compat.default_device(xp) if device is None else device
+        device = _compat.resolve_device(xp, device)
 
         def move(a):
             dtype = _compat.resolve_dtype(xp, _compat.dtype_name(_compat.namespace_of(a), a.dtype), device)
@@ -241,6 +248,18 @@ class Optimizer:
 
 def _copy(a: Any) -> Any:
     return _compat.namespace_of(a).asarray(a, copy=True)
+
+
+def _copy_state(state: OptState | None) -> OptState | None:
+    if state is None:
+        return None
+    return OptState(state.t, {k: tuple(_copy(a) for a in v) for k, v in state.slots.items()})
+
+
+def _eps(xp: Any, p: Any, eps: float) -> float:
+    """``eps`` as the denominator's floor, never below the smallest normal number of
+    p's dtype: float16 rounds 1e-8 to 0, and sqrt(v) + 0 lets 0 / 0 through."""
+    return max(eps, _compat.tiny(xp, p.dtype))
 
 
 class SGD(Optimizer):
@@ -285,7 +304,7 @@ class Adagrad(Optimizer):
 
     def _rule(self, ax, xp, p, g, slots, lr, n):
         G = ax(slots[0], 1.0, 1.0, g * g)
-        return ax(p, 1.0, -lr, g / (xp.sqrt(G) + self.eps)), (G,)
+        return ax(p, 1.0, -lr, g / (xp.sqrt(G) + _eps(xp, p, self.eps))), (G,)
 
 
 class RMSprop(Optimizer):
@@ -300,7 +319,7 @@ class RMSprop(Optimizer):
 
     def _rule(self, ax, xp, p, g, slots, lr, n):
         S = ax(slots[0], self.rho, 1.0 - self.rho, g * g)
-        return ax(p, 1.0, -lr, g / (xp.sqrt(S) + self.eps)), (S,)
+        return ax(p, 1.0, -lr, g / (xp.sqrt(S) + _eps(xp, p, self.eps))), (S,)
 
 
 class Adam(Optimizer):
@@ -324,7 +343,7 @@ class Adam(Optimizer):
         m = ax(slots[0], self.beta1, 1.0 - self.beta1, g)
         v = ax(slots[1], self.beta2, 1.0 - self.beta2, g * g)
         c1, rc2 = 1.0 - self.beta1 ** n, math.sqrt(1.0 - self.beta2 ** n)
-        step = m / (xp.sqrt(v) + self.eps * rc2)
+        step = m / (xp.sqrt(v) + _eps(xp, p, self.eps * rc2))
         return ax(p, 1.0 - lr * self._decay, -lr * rc2 / c1, step), (m, v)
 
 

@@ -1,9 +1,10 @@
 """Which array libraries are usable here, and how fast one training step is on each.
 
 Used by ``nnbackprop info``, ``nnbackprop bench`` and ``--backend auto``. The
-library proper never names a backend; this module only tries to import the
-known names and reports what it finds. (The test suite's ``backends/`` specs
-are not shipped in the wheel, so the small CuPy device probe is repeated here.)
+probing is generic (:func:`nnbackprop._compat.probe`: import the module, compute
+one small array on its default device); the only names here are the command
+line's user-facing choices, :data:`KNOWN` and the order ``--backend auto``
+tries them in, :data:`AUTO`.
 """
 
 from __future__ import annotations
@@ -15,39 +16,32 @@ from typing import Any
 
 import numpy as np
 
+from . import _compat
+
+#: the ``--backend`` choices of the command line, in the order ``info`` and ``bench`` list them
 KNOWN = ("numpy", "array_api_strict", "torch", "cupy")
-
-
-def cupy_reason() -> str | None:
-    """None when CuPy is importable and sees a CUDA GPU; otherwise why not."""
-    try:
-        cupy = importlib.import_module("cupy")
-    except Exception as exc:
-        return f"CuPy is not installed ({type(exc).__name__})"
-    try:
-        n = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:
-        return f"CuPy is installed but no CUDA GPU is usable ({type(exc).__name__}: {exc})"
-    return None if n > 0 else "CuPy is installed but this machine has no CUDA GPU"
+#: ``--backend auto``: the first of these that computes on its default device (a GPU library
+#: fails there without a GPU), so CuPy when a GPU is usable, else NumPy
+AUTO = ("cupy", "numpy")
 
 
 def unavailable(name: str) -> str | None:
     """None when backend ``name`` can run here; otherwise the reason in words."""
-    if name == "cupy":
-        return cupy_reason()
-    try:
-        importlib.import_module(name)
-    except Exception as exc:
-        return f"{name} is not installed ({type(exc).__name__})"
-    return None
+    return _compat.probe(name)
 
 
-def pick_auto() -> tuple[str, str]:
-    """("cupy", why) when a GPU is usable, else ("numpy", why)."""
-    reason = cupy_reason()
-    if reason is None:
-        return "cupy", "a CUDA GPU is usable"
-    return "numpy", reason
+def pick_auto(order: tuple[str, ...] = AUTO) -> tuple[str, str]:
+    """(name, why) of the first backend in ``order`` that runs here: ("cupy", ...)
+    when a GPU is usable, else ("numpy", why CuPy is not)."""
+    reasons = []
+    for name in order:
+        reason = unavailable(name)
+        if reason is None:
+            if reasons:
+                return name, "; ".join(reasons)
+            return name, f"{name} computes on {_compat.default_device(_compat.namespace(name))}"
+        reasons.append(reason)
+    raise RuntimeError(f"none of {', '.join(order)} is usable: {'; '.join(reasons)}")
 
 
 def _version(name: str) -> str:
@@ -58,17 +52,8 @@ def _version(name: str) -> str:
 
 
 def devices(name: str) -> str:
-    """The devices of backend ``name`` in words."""
-    mod = importlib.import_module(name)
-    if name == "cupy":
-        rt = mod.cuda.runtime
-        names = [rt.getDeviceProperties(i)["name"].decode() for i in range(rt.getDeviceCount())]
-        return ", ".join(f"cuda:{i} {n}" for i, n in enumerate(names))
-    if name == "torch":
-        cuda = [f"cuda:{i} {mod.cuda.get_device_name(i)}" for i in range(mod.cuda.device_count())] \
-            if mod.cuda.is_available() else []
-        return ", ".join(["cpu"] + cuda) + f" ({mod.get_num_threads()} CPU threads)"
-    return "cpu"
+    """The devices of backend ``name`` in words, as its namespace lists them."""
+    return ", ".join(str(d) for d in _compat.devices(_compat.namespace(name)))
 
 
 def info_lines() -> list[str]:

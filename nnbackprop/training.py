@@ -10,7 +10,8 @@
 Data stay on their device. Each epoch draws one permutation from a seeded host
 generator (same seed, same order on every backend), moves it to the device once
 and gathers the rows there; batches are slices of that. The loss and metrics are
-summed on the device and read once per epoch: no host-device sync per batch.
+summed on the device and read once per epoch, with one more read that checks
+the weights are still finite: no host-device sync per batch.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from .progress import ProgressBar
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite; the model keeps its last finite weights."""
+    """The loss or the weights became NaN or infinite in an epoch; the model and its
+    optimizer are back to their state before that epoch."""
 
 
 @dataclasses.dataclass
@@ -81,15 +83,16 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
     drop_last           skip the last, partial batch
 
     Everything is checked before any weight changes: shapes, dtypes, label
-    range, NaN or infinity in X or T, argument values. A NaN or infinite loss
-    raises :class:`TrainingDiverged` and leaves the weights of the last epoch
-    that stayed finite.
+    range, NaN or infinity in X or T, that each metric can score T, argument
+    values. An epoch whose loss or weights end NaN or infinite raises
+    :class:`TrainingDiverged` naming the epoch and batch where it happened, with
+    the model and optimizer put back to their state before that epoch.
     """
     from . import optim as _optim
 
     loss = _losses.get(loss)
     optimizer = _optim.get(optimizer)
-    metric_objs = [_metrics.get(m) for m in metrics]
+    metric_objs = [_metrics.get(m).for_model(model) for m in metrics]
     epochs = _positive_int("epochs", epochs, allow_zero=True)
     if batch_size is not None:
         batch_size = _positive_int("batch_size", batch_size)
@@ -97,7 +100,7 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
     if validation_split and validation_data is not None:
         raise ValueError("give validation_data or validation_split, not both")
-    check_data(model, X, T, loss)
+    check_data(model, X, T, loss, metric_objs)
 
     if validation_split:
         n_val = int(round(X.shape[0] * validation_split))
@@ -109,7 +112,7 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
     elif validation_data is not None:
         if len(validation_data) != 2:
             raise ValueError("validation_data must be a pair (X_val, T_val)")
-        check_data(model, *validation_data, loss, names=("X_val", "T_val"))
+        check_data(model, *validation_data, loss, metric_objs, names=("X_val", "T_val"))
 
     batches = _Batches(X.shape[0], batch_size, drop_last)
     model.optimizer, model.loss = optimizer, loss
@@ -161,42 +164,66 @@ class _Batches:
 
 
 def _spans(n: int, batch_size: int | None) -> list[tuple[int, int]]:
-    """[(start, stop), ...] covering rows 0..n in batches (stops never past n)."""
-    size = n if batch_size is None else min(batch_size, n)
+    """[(start, stop), ...] covering rows 0..n in batches (stops never past n; none for n = 0)."""
+    size = max(1, n if batch_size is None else min(batch_size, n))
     return [(s, min(s + size, n)) for s in range(0, n, size)]
 
 
 def _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar) -> dict:
-    """One pass over the data; returns the epoch's logs. One device read."""
+    """One pass over the data; returns the epoch's logs. Two device reads: the
+    summed loss and metrics, and whether every weight is still finite."""
     model, optimizer = run.model, run.optimizer
     xp = model.xp
     saved = _snapshot(model, optimizer)
     if order is not None:  # one gather per epoch, on the device
         idx = _compat.from_host(xp, order, device=model.device)
         X, T = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
-    total, totals, batch_losses = 0.0, [0.0] * len(metric_objs), []
+    share = [(stop - start) / batches.n_used for start, stop in batches.spans]
+    total, totals = 0.0, [0.0] * len(metric_objs)  # means, summed batch by batch (float16 never overflows)
     for b, (start, stop) in enumerate(batches.spans):
         Xb, Tb = X[start:stop, ...], T[start:stop, ...]
         J = model._value_and_grad(Xb, Tb, loss)
         optimizer.step(model)
-        batch_losses.append(J)
-        total = total + J * Xb.shape[0]
+        total = total + J * share[b]
         for i, m in enumerate(metric_objs):
-            totals[i] = totals[i] + m.total(model._output, Tb, xp)
+            totals[i] = totals[i] + m.total(model._output, Tb, xp) * (1 / batches.n_used)
         bar.batch(epoch, b)
-    epoch_loss = float(total) / batches.n_used  # the one read of the epoch
-    if not math.isfinite(epoch_loss):
+    epoch_loss = float(total)  # the one read of the epoch's numbers
+    if not (math.isfinite(epoch_loss) and _all_finite(xp, model.parameters())):
+        b, what = _replay(model, optimizer, X, T, loss, batches, saved)
         _restore(model, optimizer, saved)
-        bad = _first_bad_batch(xp, batch_losses)
+        where = f"batch {b + 1} of {len(batches.spans)}" if b is not None else \
+            f"one of its {len(batches.spans)} batches (a replay did not reproduce it)"
         raise TrainingDiverged(
-            f"the loss became {epoch_loss} in epoch {epoch + 1}, batch {bad + 1} of "
-            f"{len(batches.spans)}; the model keeps its weights from before that epoch (its "
-            f"last finite ones). Lower the learning rate or check the scale of the data"
+            f"training diverged in epoch {epoch + 1}, {where}: {what}. The model and its "
+            f"optimizer are back to their state before that epoch. Lower the learning rate "
+            f"or check the scale of the data"
         )
     logs = {"loss": epoch_loss}
     for m, t in zip(metric_objs, totals):
-        logs[m.name] = float(t) / batches.n_used
+        logs[m.name] = float(t)
     return logs
+
+
+def _all_finite(xp, arrays) -> bool:
+    """Whether every value of every array is finite: one device read."""
+    return bool(xp.all(xp.stack([xp.all(xp.isfinite(a)) for a in arrays])))
+
+
+def _replay(model, optimizer, X, T, loss, batches, saved):
+    """(batch index, what went wrong) of a diverged epoch, found by running it
+    again from ``saved`` with a check after every batch (the failure path only:
+    one device read per batch). (None, ...) if the replay stays finite."""
+    xp = model.xp
+    _restore(model, optimizer, saved)
+    for b, (start, stop) in enumerate(batches.spans):
+        J = float(model._value_and_grad(X[start:stop, ...], T[start:stop, ...], loss))
+        if not math.isfinite(J):
+            return b, f"the loss became {J}"
+        optimizer.step(model)
+        if not _all_finite(xp, model.parameters()):
+            return b, f"its update made the weights NaN or infinite (the batch's loss was {J:.6g})"
+    return None, "the loss or the weights became NaN or infinite"
 
 
 def predict(model, X, batch_size: int | None = None) -> Any:
@@ -220,16 +247,21 @@ def _predict(model, X, batch_size):
 def evaluate(model, X, T, loss=None, metrics: Sequence = ("accuracy",),
              batch_size: int | None = None) -> dict[str, float]:
     """``{"loss": J, metric: value, ...}`` on X (N, n_in) and T as Python floats;
-    ``loss=None`` leaves J out."""
+    ``loss=None`` leaves J out. T is checked against the loss and every metric first."""
     loss = _losses.get(loss) if loss is not None else None
+    metric_objs = [_metrics.get(m).for_model(model) for m in metrics]
     model.check_input(X)
+    _need_rows(X, "X")
     if loss is not None:
         model.check_target(T, loss, n_rows=X.shape[0])
     else:
         _compat.check_array(T, name="T", xp=model.xp, device=model.device)
         if T.shape[0] != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but T has {T.shape[0]}; they must match")
-    return _evaluate(model, X, T, loss, [_metrics.get(m) for m in metrics], batch_size)
+    _check_metrics(model, T, metric_objs, "T")
+    if batch_size is not None:
+        batch_size = _positive_int("batch_size", batch_size)
+    return _evaluate(model, X, T, loss, metric_objs, batch_size)
 
 
 def _evaluate(model, X, T, loss, metric_objs, batch_size) -> dict[str, float]:
@@ -243,10 +275,12 @@ def _evaluate(model, X, T, loss, metric_objs, batch_size) -> dict[str, float]:
     return out
 
 
-def check_data(model, X, T, loss, names=("X", "T")) -> None:
+def check_data(model, X, T, loss, metric_objs=(), names=("X", "T")) -> None:
     """Every check ``fit`` makes of its data, with the numbers in the message."""
     model.check_input(X, name=names[0])
+    _need_rows(X, names[0])
     model.check_target(T, loss, n_rows=X.shape[0], name=names[1])
+    _check_metrics(model, T, metric_objs, names[1])
     xp = model.xp
     for name, A in zip(names, (X, T)):
         if xp.isdtype(A.dtype, "real floating"):
@@ -256,6 +290,19 @@ def check_data(model, X, T, loss, names=("X", "T")) -> None:
                                             if A.ndim > 1 else ~xp.isfinite(A), xp.int32)))
                 raise ValueError(f"{name} holds {bad} NaN or infinite values in {rows} rows; "
                                  f"remove or impute them before training")
+
+
+def _need_rows(X, name) -> None:
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} has 0 rows; need at least one")
+
+
+def _check_metrics(model, T, metric_objs, name) -> None:
+    for m in metric_objs:
+        try:
+            m.check((T.shape[0], model.n_out), T, model.xp, model.dtype)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"{name}: {exc}") from exc
 
 
 def _positive_int(name, v, allow_zero=False):
@@ -272,15 +319,12 @@ def _snapshot(model, optimizer):
 
 
 def _restore(model, optimizer, saved):
+    """Put back copies of the snapshot (which stays usable)."""
     params, opt_state = saved
-    model._set_parameters_unchecked(params)
+    xp = model.xp
+    model._set_parameters_unchecked([xp.asarray(p, copy=True) for p in params])
     if opt_state is not None:
         optimizer.restore(opt_state)
-
-
-def _first_bad_batch(xp, batch_losses):
-    finite = _compat.to_host(xp.isfinite(xp.stack(batch_losses)))
-    return int(np.argmin(finite))
 
 
 def _observe_schedule(optimizer, logs):

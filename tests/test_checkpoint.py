@@ -167,3 +167,117 @@ def test_to_moves_weights_gradients_and_optimizer_state(be, numpy_be):
     _train(ref, Xn, yn, 1, opt=ref.optimizer)
     for p, q in zip(model.parameters(), ref.parameters()):
         np.testing.assert_allclose(be.host(p), np.asarray(q), rtol=1e-12, atol=1e-14)
+
+
+# --- every malformed file: a CheckpointError naming the path and what is wrong -------------------
+
+@pytest.fixture
+def trained_file(tmp_path):
+    """A checkpoint of a 2 -> 3 -> 2 model trained 2 epochs with Adam, and its arrays."""
+    model = nb.Sequential([nb.Dense(2, 3, "relu"), nb.Dense(3, 2)], dtype="float64", seed=0)
+    X, y = np.ones((4, 2)), np.array([0, 1, 0, 1])
+    model.fit(X, y, loss="softmax_cross_entropy", optimizer="adam", epochs=2, progress=False)
+    path = model.save(tmp_path / "good.npz")
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    return path, arrays
+
+
+def _edited(tmp_path, arrays, name, edit=None, **changes):
+    a = dict(arrays)
+    if edit is not None:
+        cfg = json.loads(str(a["config"]))
+        edit(cfg)
+        a["config"] = np.asarray(json.dumps(cfg))
+    for k, v in changes.items():
+        k = k.replace("__", "/").replace("_dot_", ".")
+        if v is None:
+            a.pop(k)
+        else:
+            a[k] = v
+    path = tmp_path / f"{name}.npz"
+    np.savez(path, **a)
+    return path
+
+
+def _set(key_path, value):
+    def edit(cfg):
+        d = cfg
+        for k in key_path[:-1]:
+            d = d[k]
+        d[key_path[-1]] = value
+    return edit
+
+
+MALFORMED = {
+    "string parameter": (dict(param__0_dot_W=np.asarray([["a", "b", "c"]] * 2)),
+                         r"parameter 0\.W holds <U1 values, expected real numbers"),
+    "missing parameter": (dict(param__1_dot_b=None), r"parameter 1\.b is missing"),
+    "slot of the wrong shape": (dict(opt__m__0=np.zeros((5, 5))),
+                                r"optimizer slot m/0 has shape \(5, 5\), the saved architecture needs \(2, 3\)"),
+    "slot missing": (dict(opt__v__3=None), r"optimizer slot v/3 is missing"),
+    "slot count": (dict(config=_set(("optimizer", "slots", "m"), 7)),
+                   r"optimizer slot 'm' holds 7 arrays, the model has 4 parameters"),
+    "bad t": (dict(config=_set(("optimizer", "t"), "x")), r"damaged optimizer state .*t must be an integer"),
+    "unknown optimizer": (dict(config=_set(("optimizer", "config", "name"), "lbfgs")),
+                          r"damaged optimizer config .*unknown optimizer 'lbfgs'"),
+    "unknown loss": (dict(config=_set(("loss",), {"name": "hinge"})), r"damaged loss config .*unknown loss 'hinge'"),
+    "bad activation": (dict(config=_set(("model", "layers", 0, "activation"), {"name": "step"})),
+                       r"damaged architecture"),
+    "no layers": (dict(config=_set(("model", "layers"), [])), r"damaged architecture"),
+    "bad dtype": (dict(config=_set(("dtype",), "float99")), r"dtype 'float99'"),
+    "config not JSON": (dict(config=lambda cfg: None, _raw_config="{not json"), r"config is not JSON"),
+    "config a list": (dict(config=lambda cfg: None, _raw_config="[1, 2]"), r"config is a list"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_checkpoints_are_checkpoint_errors(trained_file, tmp_path, case):
+    _, arrays = trained_file
+    changes, match = MALFORMED[case]
+    changes = dict(changes)
+    edit = changes.pop("config", None)
+    raw = changes.pop("_raw_config", None)
+    if raw is not None:
+        changes["config"], edit = np.asarray(raw), None
+    path = _edited(tmp_path, arrays, "bad", edit, **changes)
+    with pytest.raises(nb.CheckpointError, match=rf"{path.name}: .*{match}"):
+        nb.load(path)
+
+
+def test_files_that_are_not_npz_archives(tmp_path):
+    npy = tmp_path / "array.npz"
+    with open(npy, "wb") as f:
+        np.save(f, np.zeros(3))  # a .npy renamed .npz
+    with pytest.raises(nb.CheckpointError, match=r"array\.npz: not an nnbackprop checkpoint \(one \.npy array"):
+        nb.load(npy)
+    pickled = tmp_path / "pickled.npz"
+    pickled.write_bytes(b"\x80\x04\x95" + b"\x00" * 40)
+    with pytest.raises(nb.CheckpointError, match=r"pickled\.npz"):
+        nb.load(pickled)
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    with pytest.raises(nb.CheckpointError, match=r"empty\.npz"):
+        nb.load(empty)
+    folder = tmp_path / "folder.npz"
+    folder.mkdir()
+    with pytest.raises(nb.CheckpointError, match=r"folder\.npz: is a directory"):
+        nb.load(folder)
+
+
+def test_a_good_file_loads_with_a_device_named_as_a_string(be, trained_file):
+    path, arrays = trained_file
+    name = str(be.device)
+    try:
+        be.xp.asarray(0.0, device=name)
+    except Exception:
+        pytest.skip(f"{be.name} does not name its default device {name!r} by a string")
+    model = nb.load(path, xp=be.xp, device=name)
+    assert model.device == be.device
+    X = be.asarray(np.ones((3, 2)), "float64")
+    h = np.maximum(np.ones((3, 2)) @ arrays["param/0.W"] + arrays["param/0.b"], 0)
+    np.testing.assert_allclose(be.host(model.predict(X)), h @ arrays["param/1.W"] + arrays["param/1.b"],
+                               rtol=1e-14)
+    for k, v in model.optimizer.state.slots.items():
+        for i, a in enumerate(v):
+            np.testing.assert_array_equal(be.host(a), arrays[f"opt/{k}/{i}"])

@@ -284,3 +284,220 @@ def test_set_parameters_checks_all_first(f):
 def test_set_W_before_build(be):
     with pytest.raises(RuntimeError, match="not built yet"):
         nb.Dense(2, 2).W = _f64(be, np.ones((2, 2)))
+
+
+# devices -------------------------------------------------------------------------------------
+def _other_device(be):
+    """A device of be's namespace other than its default (skip where it has none)."""
+    for d in _compat.devices(be.xp):
+        if d != be.device:
+            return d
+    pytest.skip(f"{be.name} lists no second device")
+
+
+def test_device_named_as_a_string_is_the_same_device(be):
+    """A device given by name (torch: "cpu") is the device the namespace reports, so
+    arrays made on the default device are accepted everywhere the device is named."""
+    name = str(be.device)
+    try:
+        be.xp.asarray(0.0, device=name)
+    except Exception:
+        pytest.skip(f"{be.name} does not name its default device {name!r} by a string")
+    rng = np.random.default_rng(0)
+    X, T = _f64(be, rng.standard_normal((4, 2))), _f64(be, rng.standard_normal((4, 2)))
+    model = nb.Sequential([nb.Dense(2, 2)], xp=be.xp, dtype="float64", device=name, seed=0)
+    assert model.device == be.device
+    expected = be.host(X) @ be.host(model.layers[0].W) + be.host(model.layers[0].b)
+    np.testing.assert_allclose(be.host(model.predict(X)), expected, rtol=1e-14)
+    model.fit(X, T, loss="mse", optimizer="sgd", epochs=1, progress=False)
+    assert _compat.resolve_device(be.xp, name) == be.device
+    model.to(be.xp, device=name)
+    assert model.device == be.device and tuple(model.predict(X).shape) == (4, 2)
+
+
+def test_nonsense_device_is_named_in_the_error(be):
+    with pytest.raises(ValueError, match=r"device 'nonsense' is not a device of .*its devices here"):
+        nb.Sequential([nb.Dense(2, 2)], xp=be.xp, dtype="float64", device="nonsense")
+    model = nb.Sequential([nb.Dense(2, 2)], xp=be.xp, dtype="float64", seed=0)
+    before = [be.host(p).copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"device 'nonsense'"):
+        model.to(be.xp, device="nonsense")
+    assert model.device == be.device
+    for a, b in zip(before, model.parameters(), strict=True):
+        np.testing.assert_array_equal(a, be.host(b))
+
+
+def test_arrays_on_another_device_are_refused(be):
+    other = _other_device(be)
+    xp = be.xp
+    model = nb.Sequential([nb.Dense(2, 3)], xp=xp, dtype="float64", device=other, seed=0)
+    assert model.device == _compat.device_of(xp.asarray(0.0, device=other))
+    assert model.device != be.device
+    X = _f64(be, np.ones((4, 2)))  # on the default device
+    T = _f64(be, np.ones((4, 3)))
+    msg = r"X is on device .* but the model is on .*move one of them first"
+    for call in (lambda: model.forward(X), lambda: model.predict(X),
+                 lambda: model.evaluate(X, T, metrics=["mse"]),
+                 lambda: model.fit(X, T, loss="mse", optimizer="sgd", progress=False),
+                 lambda: model.train_step(X, T, nb.losses.MSE(), nb.optim.SGD(0.1))):
+        with pytest.raises(ValueError, match=msg):
+            call()
+    assert model.optimizer is None
+    # and the other way round: the model on the default device, T elsewhere
+    here = nb.Sequential([nb.Dense(2, 3)], xp=xp, dtype="float64", seed=0)
+    T_there = xp.asarray(np.ones((4, 3)), dtype=xp.float64, device=other)
+    with pytest.raises(ValueError, match=r"T is on device .* but the model is on"):
+        here.value_and_grad(X, T_there, nb.losses.MSE())
+
+
+# the forward record and backward -------------------------------------------------------------
+@pytest.mark.parametrize("step", ["value_and_grad", "train_step", "fit"])
+def test_backward_after_a_training_step_is_refused_before_any_change(be, step):
+    rng = np.random.default_rng(1)
+    model = nb.Sequential([nb.Dense(2, 3, "relu"), nb.Dense(3, 2)], xp=be.xp, dtype="float64", seed=0)
+    X, T = _f64(be, rng.standard_normal((4, 2))), _f64(be, np.zeros((4, 2)))
+    model.forward(X)  # a record the training step then consumes
+    if step == "value_and_grad":
+        model.value_and_grad(X, T, nb.losses.MSE())
+    elif step == "train_step":
+        model.train_step(X, T, nb.losses.MSE(), nb.optim.SGD(0.1))
+    else:
+        model.fit(X, T, loss="mse", optimizer="sgd", epochs=1, progress=False)
+    before = [be.host(g).copy() for g in model.gradients()]
+    with pytest.raises(RuntimeError, match=r"consumed by a training step.*run forward\(X\) again"):
+        model.backward(_f64(be, np.full((4, 2), 100.0)))
+    for a, b in zip(before, model.gradients(), strict=True):
+        np.testing.assert_array_equal(a, be.host(b))
+    # forward again, and backward works: the gradients of an independent NumPy pass
+    model.forward(X)
+    dY = rng.standard_normal((4, 2))
+    model.backward(_f64(be, dY))
+    W0, b0, W1, _ = (be.host(p) for p in model.parameters())
+    a = np.maximum(be.host(X) @ W0 + b0, 0)
+    np.testing.assert_allclose(be.host(model.layers[1].dW), a.T @ dY, rtol=1e-13)
+    np.testing.assert_allclose(be.host(model.layers[0].dW), be.host(X).T @ ((dY @ W1.T) * (a > 0)),
+                               rtol=1e-13, atol=1e-15)
+
+
+# train_step: what it checks without reading the data -----------------------------------------
+def _step_fixture(be, last="identity"):
+    model = nb.Sequential([nb.Dense(2, 3, last)], xp=be.xp, dtype="float64", seed=0)
+    return model, _f64(be, np.ones((4, 2))), [be.host(p).copy() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("what, make, loss, err, match", [
+    ("T of another width", lambda be: _f64(be, np.ones((4, 1))), nb.losses.MSE(), ValueError,
+     r"target shape \(4, 1\) does not match the output shape \(4, 3\)"),
+    ("float32 T in a float64 model", lambda be: be.asarray(np.ones((4, 3)), "float32"), nb.losses.MSE(),
+     TypeError, r"target dtype float32 does not match the model's float64"),
+    ("T with one row", lambda be: _f64(be, np.ones((1, 3))), nb.losses.MSE(), ValueError,
+     r"X has 4 rows but T has 1"),
+    ("float labels", lambda be: _f64(be, [0, 1, 2, 0]), nb.losses.SoftmaxCrossEntropy(), TypeError,
+     r"class labels and must be integers"),
+], ids=["width", "dtype", "rows", "float-labels"])
+def test_train_step_refuses_wrong_targets(be, what, make, loss, err, match):
+    model, X, before = _step_fixture(be)
+    opt = nb.optim.SGD(0.1)
+    with pytest.raises(err, match=match):
+        model.train_step(X, make(be), loss, opt)
+    assert opt.state is None
+    for a, b in zip(before, model.parameters(), strict=True):
+        np.testing.assert_array_equal(a, be.host(b))
+
+
+def test_train_step_refuses_softmax_under_softmax_cross_entropy(be):
+    model, X, before = _step_fixture(be, last="softmax")
+    with pytest.raises(ValueError, match="double softmax"):
+        model.train_step(X, be.asarray(np.array([0, 1, 2, 0]), "int64"), nb.losses.SoftmaxCrossEntropy(),
+                         nb.optim.SGD(0.1))
+    for a, b in zip(before, model.parameters(), strict=True):
+        np.testing.assert_array_equal(a, be.host(b))
+
+
+def test_train_step_leaves_label_values_to_fit(be):
+    """Label range needs a device read, so train_step does not check it (fit does,
+    once per data set); an out-of-range label is then a zero one-hot row on every
+    backend (no raw IndexError from NumPy's fast path)."""
+    model, X, _ = _step_fixture(be)
+    Xh = np.random.default_rng(2).standard_normal((4, 2))
+    X = _f64(be, Xh)
+    labels = np.array([0, 1, 7, -1])
+    W, b = (be.host(p).copy() for p in model.parameters())
+    J = float(model.train_step(X, be.asarray(labels, "int64"), nb.losses.SoftmaxCrossEntropy(),
+                               nb.optim.SGD(0.0)))
+    z = Xh @ W + b
+    logp = z - z.max(1, keepdims=True) - np.log(np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True))
+    onehot = np.stack([(np.arange(3) == t) for t in labels]).astype(float)  # rows of 7 and -1: zeros
+    assert J == pytest.approx(-np.sum(onehot * logp) / 4, rel=1e-12)
+    with pytest.raises(ValueError, match=r"class labels must lie in \[0, 2\].*from -1 to 7"):
+        model.fit(X, be.asarray(labels, "int64"), loss="softmax_cross_entropy", optimizer="sgd",
+                  progress=False)
+
+
+# empty data ---------------------------------------------------------------------------------
+def test_zero_rows_are_refused(be):
+    model = nb.Sequential([nb.Dense(2, 3)], xp=be.xp, dtype="float64", seed=0)
+    X0, T0 = _f64(be, np.zeros((0, 2))), _f64(be, np.zeros((0, 3)))
+    msg = r"X has 0 rows; need at least one"
+    for call in (lambda: model.fit(X0, T0, loss="mse", optimizer="sgd", progress=False),
+                 lambda: model.fit(X0, T0, loss="mse", optimizer="sgd", batch_size=4, progress=False),
+                 lambda: model.evaluate(X0, T0, metrics=["mse"]),
+                 lambda: model.value_and_grad(X0, T0, nb.losses.MSE()),
+                 lambda: model.train_step(X0, T0, nb.losses.MSE(), nb.optim.SGD(0.1))):
+        with pytest.raises(ValueError, match=msg):
+            call()
+    X, T = _f64(be, np.ones((3, 2))), _f64(be, np.ones((3, 3)))
+    with pytest.raises(ValueError, match=r"X_val has 0 rows"):
+        model.fit(X, T, loss="mse", optimizer="sgd", validation_data=(X0, T0), progress=False)
+    assert model.optimizer is None
+    # predicting nothing is fine: (0, 3) out
+    assert tuple(model.predict(X0).shape) == (0, 3)
+    assert tuple(model.predict(X0, batch_size=2).shape) == (0, 3)
+
+
+# what each metric accepts -------------------------------------------------------------------
+@pytest.mark.parametrize("metric, T, match", [
+    ("mse", np.ones((4, 1)), r"mse: target shape \(4, 1\) does not match the output shape \(4, 3\)"),
+    ("mae", np.ones((4, 1)), r"mae: target shape \(4, 1\)"),
+    ("accuracy", np.array([0, 1, 9, -3]), r"accuracy: class labels must lie in \[0, 2\].*from -3 to 9"),
+    ("accuracy", np.ones((4, 2)), r"accuracy: target shape \(4, 2\) does not fit the output shape \(4, 3\)"),
+    ("accuracy", np.array([[0.5, -1.0, 2.0]] * 4), r"one-hot or class probabilities.*from -1 to 2"),
+    ("accuracy", np.array([[0.2, 0.2, 0.2]] * 4), r"row sums off 1 by up to 0.4"),
+], ids=["mse-width", "mae-width", "accuracy-labels", "accuracy-width", "accuracy-regression",
+        "accuracy-row-sums"])
+def test_evaluate_checks_the_target_each_metric_gets(be, metric, T, match):
+    model = nb.Sequential([nb.Dense(2, 3)], xp=be.xp, dtype="float64", seed=0)
+    X = _f64(be, np.ones((4, 2)))
+    Ta = be.asarray(T, "int64") if T.dtype.kind == "i" else _f64(be, T)
+    with pytest.raises(ValueError, match=match):
+        model.evaluate(X, Ta, metrics=[metric])
+    with pytest.raises(ValueError, match=match):  # the metric on bare arrays checks the same
+        nb.metrics.get(metric)(model(X), Ta)
+
+
+def test_fit_refuses_accuracy_on_regression_targets(be):
+    model = nb.Sequential([nb.Dense(2, 3)], xp=be.xp, dtype="float64", seed=0)
+    X = _f64(be, np.ones((4, 2)))
+    T = _f64(be, np.random.default_rng(0).standard_normal((4, 3)))
+    before = [be.host(p).copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"T: accuracy: \(4, 3\) targets must be one-hot or class probabilities"):
+        model.fit(X, T, loss="mse", optimizer="sgd", metrics=["accuracy"], progress=False)
+    assert model.optimizer is None
+    for a, b in zip(before, model.parameters(), strict=True):
+        np.testing.assert_array_equal(a, be.host(b))
+
+
+def test_accuracy_on_one_output_needs_0_1_targets(be):
+    model = nb.Sequential([nb.Dense(2, 1)], xp=be.xp, dtype="float64", seed=0)
+    X = _f64(be, np.ones((4, 2)))
+    with pytest.raises(ValueError, match=r"accuracy on a single output needs 0/1 targets, got values from "
+                                         r"-1.5 to 2"):
+        model.fit(X, _f64(be, [[2.0], [-1.5], [0.0], [1.0]]), loss="mse", optimizer="sgd",
+                  metrics=["accuracy"], progress=False)
+    assert model.optimizer is None
+    with pytest.raises(ValueError, match=r"T_val: accuracy on a single output"):
+        model.fit(X, _f64(be, [[1.0], [0.0], [0.0], [1.0]]), loss="mse", optimizer="sgd", metrics=["accuracy"],
+                  validation_data=(X, _f64(be, [[0.3], [0.0], [0.0], [1.0]])), progress=False)
+    # 0/1 targets as floats (N, 1) or integers (N,) are fine
+    assert model.evaluate(X, _f64(be, [[1.0], [0.0], [0.0], [1.0]]))["accuracy"] in (0.5,)
+    assert model.evaluate(X, be.asarray(np.array([1, 0, 0, 1]), "int64"))["accuracy"] == 0.5

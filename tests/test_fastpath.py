@@ -100,3 +100,25 @@ def test_axpby_in_blocks_equals_the_plain_expression(be, a, b, dtype):
     out = _compat.axpby_(x, a, b, y)
     assert out is x
     np.testing.assert_array_equal(be.host(out), expected)
+
+
+def test_softmax_xent_labels_out_of_range_equals_one_hot_form(be, rng, generic):
+    """Labels outside [0, C) (train_step does not check values): the NumPy fast path
+    gives way to the one-hot form, a zero row for such a label, as on every backend;
+    never an IndexError, never a negative label wrapping round to the last class."""
+    xp = be.xp
+    zh = rng.standard_normal((4, 3))
+    labels_h = np.array([0, 2, 5, -1])
+    z, labels = be.asarray(zh, "float64"), be.asarray(labels_h, "int64")
+    loss = nb.losses.SoftmaxCrossEntropy()
+    J, g = (be.host(a).copy() for a in loss.value_and_grad(z, labels, xp))
+    p = np.exp(zh - zh.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    t = np.zeros((4, 3))
+    t[0, 0] = t[1, 2] = 1.0
+    np.testing.assert_allclose(J, -np.sum(t * np.log(p)) / 4, rtol=1e-13)
+    np.testing.assert_allclose(g, (p - t) / 4, rtol=1e-13, atol=1e-15)
+    generic()
+    J2, g2 = (be.host(a) for a in loss.value_and_grad(z, labels, xp))
+    np.testing.assert_allclose(J, J2, rtol=1e-14)
+    np.testing.assert_allclose(g, g2, rtol=1e-14, atol=1e-16)

@@ -258,3 +258,45 @@ def test_sequential_defaults():
     assert model.dtype_name == "float32"
     assert _compat.namespace_of(model.layers[0].W) is _compat.namespace(np)
     assert model.n_in == 2 and model.n_out == 3
+
+
+# live arrays: copies taken with xp.asarray(copy=True) are the caller's ---------------------------
+def test_copies_of_parameters_and_gradients_outlive_training_steps(be, rng):
+    """parameters() and gradients() are the model's live arrays (a training step may
+    update them in place, on some backends); copies stay what they were."""
+    xp = be.xp
+    model = nb.Sequential([nb.Dense(3, 4, "relu"), nb.Dense(4, 2)], xp=xp, dtype="float64", seed=0)
+    X, T = _f64(be, rng.standard_normal((6, 3))), _f64(be, rng.standard_normal((6, 2)))
+    loss, opt = nb.losses.MSE(), nb.optim.SGD(0.1, momentum=0.5)
+    model.train_step(X, T, loss, opt)
+    params = [xp.asarray(p, copy=True) for p in model.parameters()]
+    grads = [xp.asarray(g, copy=True) for g in model.gradients()]
+    host_params = [be.host(p).copy() for p in params]
+    host_grads = [be.host(g).copy() for g in grads]
+    for _ in range(3):
+        model.train_step(X * 2, T, loss, opt)
+    for a, h in zip(params + grads, host_params + host_grads, strict=True):
+        np.testing.assert_array_equal(be.host(a), h)
+    # and the model did move on: its live arrays differ from the copies
+    assert not all(np.array_equal(be.host(p), h) for p, h in zip(model.parameters(), host_params))
+    assert not all(np.array_equal(be.host(g), h) for g, h in zip(model.gradients(), host_grads))
+
+
+# the layer's forward and backward, and their training-step forms ------------------------------------
+def test_dense_backward_never_writes_dA_and_train_forward_equals_forward(be, rng):
+    model = nb.Sequential([nb.Dense(3, 4, "relu")], xp=be.xp, dtype="float64", seed=0)
+    layer = model.layers[0]
+    Xh = rng.standard_normal((5, 3))
+    X = _f64(be, Xh)
+    W, b = be.host(layer.W), be.host(layer.b)
+    A = be.host(layer.forward(X)).copy()
+    np.testing.assert_allclose(A, np.maximum(Xh @ W + b, 0), rtol=1e-14)
+    np.testing.assert_array_equal(be.host(layer.train_forward(X)), A)
+    dAh = rng.standard_normal((5, 4))
+    dA = _f64(be, dAh)
+    dX = layer.backward(dA)
+    np.testing.assert_array_equal(be.host(dA), dAh)  # the caller's dA, untouched
+    delta = dAh * (A > 0)
+    np.testing.assert_allclose(be.host(layer.dW), Xh.T @ delta, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(be.host(dX), delta @ W.T, rtol=1e-13, atol=1e-15)
+    assert layer.backward(dA, input_grad=False) is None

@@ -421,3 +421,55 @@ def test_get_and_config():
                                        "weight_decay": 0.0}
     assert repr(optim.Adam(S.Cosine(0.1, 5))).startswith("Adam(lr=Cosine(lr=0.1, total_steps=5")
     assert optim.get({"name": "sgd", "lr": {"name": "step", "lr": 0.5, "step_size": 1}}).lr(1) == 0.05
+
+
+# --- float16 ----------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["adam", "adamw", "rmsprop", "adagrad"])
+def test_float16_model_trains(be, kind):
+    """eps (1e-8, 1e-10) rounds to 0 in float16, and g^2 of a small gradient too:
+    without a floor, 0 / 0 on the first step. XOR with a small tanh net learns."""
+    if not be.has("float16"):
+        pytest.skip(f"{be.name} has no float16")
+    X = be.asarray([[0, 0], [0, 1], [1, 0], [1, 1]], "float16")
+    T = be.asarray([[0], [1], [1], [0]], "float16")
+    model = nb.Sequential([nb.Dense(2, 8, "tanh"), nb.Dense(8, 1, "sigmoid")], xp=be.xp, dtype="float16",
+                          seed=0)
+    hist = model.fit(X, T, loss="mse", optimizer=optim.get(kind, lr=0.05), epochs=300, progress=False)
+    losses = np.array(hist["loss"])
+    assert np.all(np.isfinite(losses)) and all(np.all(np.isfinite(p)) for p in _host(model.parameters()))
+    assert losses[-1] < 0.25 * losses[0]
+    out = _host([model.predict(X)])[0][:, 0].astype(np.float64)
+    assert list((out > 0.5).astype(int)) == [0, 1, 1, 0], out
+
+
+def test_adam_eps_is_floored_at_the_smallest_float16_normal(be):
+    """g = 1e-4: g^2 = 1e-8 underflows to 0 in float16, so sqrt(v) = 0 and the
+    denominator is eps alone: max(1e-8 sqrt(1 - b2), 2^-14), not 0."""
+    if not be.has("float16"):
+        pytest.skip(f"{be.name} has no float16")
+    p, g = be.asarray([1.0], "float16"), be.asarray([1e-4], "float16")
+    opt = optim.Adam(0.01)
+    (new,), _ = opt.update([p], [g], opt.init([p]))
+    g64 = float(np.float16(1e-4))
+    m, rc2, c1 = 0.1 * g64, np.sqrt(1 - 0.999), 0.1
+    expected = 1.0 - 0.01 * rc2 / c1 * m / max(1e-8 * rc2, 2.0 ** -14)
+    got = float(_host([new])[0][0])
+    assert np.isfinite(got) and got == pytest.approx(expected, abs=1e-3)
+    assert got < 1.0
+
+
+def test_restore_puts_back_a_copy(be):
+    """restore(snap) twice, with in-place steps between: the snapshot stays as taken."""
+    X, T = _data(be)
+    model, opt = _net(be), optim.Adam(0.01)
+    model.train_step(X, T, nb.losses.MSE(), opt)
+    snap = opt.snapshot()
+    want = _host(opt.state.slots["m"])
+    for _ in range(2):
+        model.train_step(X, T, nb.losses.MSE(), opt)
+        opt.restore(snap)
+        model.train_step(X, T, nb.losses.MSE(), opt)  # in place where it can: on the restored arrays
+        opt.restore(snap)
+        assert opt.state.t == 1
+        for a, b in zip(_host(opt.state.slots["m"]), want, strict=True):
+            np.testing.assert_array_equal(a, b)

@@ -94,19 +94,53 @@ def test_full_online_and_minibatch_lower_the_loss(be, batch_size):
     assert hist["loss"][-1] < hist["loss"][0]
 
 
+def _numpy_minibatch_sgd(params, X, y, lr, epochs, batches):
+    """Mini-batch SGD on tanh -> identity logits -> softmax cross-entropy, written
+    out in NumPy: the reference fit is compared with."""
+    W0, b0, W1, b1 = (p.copy() for p in params)
+    for _ in range(epochs):
+        for s, e in batches:
+            Xb, yb = X[s:e], y[s:e]
+            n = e - s
+            h = np.tanh(Xb @ W0 + b0)
+            z = h @ W1 + b1
+            p = np.exp(z - z.max(1, keepdims=True))
+            p /= p.sum(1, keepdims=True)
+            dz = (p - np.eye(3)[yb]) / n
+            dh = (dz @ W1.T) * (1 - h ** 2)
+            gW1, gb1, gW0, gb0 = h.T @ dz, dz.sum(0), Xb.T @ dh, dh.sum(0)
+            W0, b0, W1, b1 = W0 - lr * gW0, b0 - lr * gb0, W1 - lr * gW1, b1 - lr * gb1
+    return [W0, b0, W1, b1]
+
+
 def test_fit_steps_equal_manual_minibatch_sgd(be):
-    """fit with shuffle=False and batch 7 equals stepping by hand over slices."""
+    """fit with shuffle=False and batch 7 equals mini-batch SGD written out in NumPy."""
     X, y = _blobs(be, n=20)
-    a, b = _net(be), _net(be)
-    loss = nb.losses.SoftmaxCrossEntropy()
-    a.fit(X, y, loss=loss, optimizer=nb.optim.SGD(lr=0.3), epochs=2, batch_size=7,
-          shuffle=False, progress=False)
-    opt = nb.optim.SGD(lr=0.3)
+    model = _net(be)
+    start = _weights(model)
+    model.fit(X, y, loss=nb.losses.SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(lr=0.3), epochs=2,
+              batch_size=7, shuffle=False, progress=False)
+    # the last batch has 6 rows and is used
+    expected = _numpy_minibatch_sgd(start, be.host(X), be.host(y), 0.3, 2, [(0, 7), (7, 14), (14, 20)])
+    for p, q in zip(_weights(model), expected, strict=True):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
+
+
+def test_fit_with_shuffle_visits_the_seeded_permutation(be):
+    """shuffle=True: each epoch's batches follow numpy.random.default_rng(seed).permutation."""
+    X, y = _blobs(be, n=20)
+    model = _net(be)
+    start = _weights(model)
+    model.fit(X, y, loss=nb.losses.SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(lr=0.3), epochs=2,
+              batch_size=7, seed=5, progress=False)
+    rng = np.random.default_rng(5)
+    Xh, yh = be.host(X), be.host(y)
+    params = start
     for _ in range(2):
-        for s, e in ((0, 7), (7, 14), (14, 20)):  # the last batch has 6 rows and is used
-            b.train_step(X[s:e, ...], y[s:e], loss, opt)
-    for p, q in zip(_weights(a), _weights(b)):
-        np.testing.assert_allclose(p, q, rtol=1e-13, atol=1e-15)
+        order = rng.permutation(20)
+        params = _numpy_minibatch_sgd(params, Xh[order], yh[order], 0.3, 1, [(0, 7), (7, 14), (14, 20)])
+    for p, q in zip(_weights(model), params, strict=True):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
 
 
 def test_history_loss_is_mean_over_epoch_batches(be):
@@ -194,6 +228,62 @@ def test_divergence_raises_and_keeps_finite_weights(be):
                   progress=False)
     for p in _weights(model):
         assert np.all(np.isfinite(p))
+
+
+def _linear(be):
+    return nb.Sequential([nb.Dense(2, 1)], xp=be.xp, dtype="float64", seed=0)
+
+
+@pytest.mark.parametrize("rows, batch_size, where", [
+    (4, None, "epoch 1, batch 1 of 1"),   # full batch: the loss stays finite, the weights do not
+    (4, 2, "epoch 1, batch 2 of 3"),      # rows 0-1 give no gradient; batch 2's update overflows
+], ids=["full-batch", "mini-batch"])
+def test_an_update_to_infinite_weights_is_divergence(be, rows, batch_size, where):
+    """Linear MSE, SGD(lr=1e306): the update of batch ``where`` overflows the weights
+    to -inf while every loss computed before it was finite."""
+    zeros = 0 if batch_size is None else 2  # X = 0, T = 0, b = 0: a zero gradient
+    X = be.asarray(np.array([[0.0, 0.0]] * zeros + [[10.0, 10.0]] * rows), "float64")
+    T = be.asarray(np.array([[0.0]] * zeros + [[-100.0]] * rows), "float64")
+    model = _linear(be)
+    start = _weights(model)
+    opt = nb.optim.SGD(lr=1e306, momentum=0.5)
+    with pytest.raises(nb.TrainingDiverged,
+                       match=rf"diverged in {where}: its update made the weights NaN or infinite"
+                             rf" \(the batch's loss was [0-9.e+]+\)\. The model and its optimizer are back"
+                             rf" to their state before that epoch"):
+        model.fit(X, T, loss="mse", optimizer=opt, epochs=1, batch_size=batch_size, shuffle=False,
+                  progress=False)
+    for p, q in zip(_weights(model), start, strict=True):
+        np.testing.assert_array_equal(p, q)
+    assert opt.state is None  # as before the first epoch
+
+
+def test_divergence_in_a_later_epoch_restores_weights_and_optimizer_state(be):
+    """Epoch 1 trains with lr 1e-3; then the lr jumps to 1e306. Epoch 2's batch 1
+    (X = 0) sends the bias to about -1e305, and batch 2's loss overflows to inf."""
+    X = be.asarray(np.array([[0.0, 0.0]] * 2 + [[10.0, 10.0]] * 4), "float64")
+    T = be.asarray(np.array([[0.0]] * 2 + [[-100.0]] * 4), "float64")
+    model = _linear(be)
+    opt = nb.optim.SGD(lr=1e-3, momentum=0.5)
+    after_epoch_1 = {}
+
+    def jump(run, epoch, logs):
+        if epoch == 0:
+            after_epoch_1["params"] = _weights(run.model)
+            after_epoch_1["velocity"] = [be.host(v).copy() for v in run.optimizer.state.slots["velocity"]]
+            after_epoch_1["t"] = run.optimizer.state.t
+            run.optimizer.lr = nb.schedules.Constant(1e306)
+
+    with pytest.raises(nb.TrainingDiverged, match=r"diverged in epoch 2, batch 2 of 3: the loss became inf\. "
+                                                  r"The model and its optimizer are back to their state"):
+        model.fit(X, T, loss="mse", optimizer=opt, epochs=3, batch_size=2, shuffle=False, progress=False,
+                  callbacks=[nb.callbacks.LambdaCallback(on_epoch_end=jump)])
+    assert after_epoch_1["t"] == 3 and opt.state.t == 3
+    for p, q in zip(_weights(model), after_epoch_1["params"], strict=True):
+        np.testing.assert_array_equal(p, q)
+    for v, w in zip(opt.state.slots["velocity"], after_epoch_1["velocity"], strict=True):
+        np.testing.assert_array_equal(be.host(v), w)
+    assert any(np.any(w != 0) for w in after_epoch_1["velocity"])  # a state worth restoring
 
 
 # --- bad input is refused before any weight changes ------------------------------------
@@ -292,3 +382,117 @@ def test_training_never_writes_into_the_callers_weight_arrays(be):
               epochs=2, progress=False)
     np.testing.assert_array_equal(be.host(mine), np.full((2, 8), 0.25))
     assert not np.array_equal(be.host(model.layers[0].W), be.host(mine))
+
+
+# --- accuracy of a single output follows the output activation ------------------------------
+
+def _one_unit(be, activation):
+    """Dense(1, 1, activation) with W = 1, b = 0: its output is g(x)."""
+    model = nb.Sequential([nb.Dense(1, 1, activation)], xp=be.xp, dtype="float64", seed=0)
+    model.layers[0].W = be.asarray([[1.0]], "float64")
+    model.layers[0].b = be.asarray([0.0], "float64")
+    return model
+
+
+def test_accuracy_of_a_sigmoid_output_thresholds_probabilities_at_half(be):
+    x = np.array([[-1.0], [2.0], [0.3], [-0.2]])
+    t = np.array([[0.0], [1.0], [1.0], [0.0]])
+    model = _one_unit(be, "sigmoid")
+    p = 1 / (1 + np.exp(-x))  # 0.27, 0.88, 0.57, 0.45: every one right at 0.5, half at 0
+    expected = np.mean((p > 0.5) == (t > 0.5))
+    assert expected == 1.0 and np.mean((p > 0) == (t > 0.5)) == 0.5
+    X, T = be.asarray(x, "float64"), be.asarray(t, "float64")
+    assert model.evaluate(X, T)["accuracy"] == expected
+    hist = model.fit(X, T, loss="mse", optimizer=nb.optim.SGD(0.0), metrics=["accuracy"], progress=False)
+    assert hist["accuracy"] == [expected]
+    assert nb.metrics.Accuracy(threshold=0.9).for_model(model).threshold == 0.9  # an explicit one stays
+
+
+def test_accuracy_of_a_logit_output_thresholds_at_zero(be):
+    x = np.array([[-1.0], [2.0], [0.3], [-0.2]])
+    t = np.array([1 * (v > 0) for v in x[:, 0]])  # labels 0, 1, 1, 0
+    model = _one_unit(be, "identity")
+    X, T = be.asarray(x, "float64"), be.asarray(t, "int64")
+    assert np.mean((x[:, 0] > 0.5) == t) == 0.75  # what a 0.5 threshold would say
+    assert model.evaluate(X, T)["accuracy"] == 1.0
+    res = model.evaluate(X, be.asarray(t[:, None], "float64"), loss="binary_cross_entropy")
+    assert res["accuracy"] == 1.0
+
+
+def test_xor_net_with_sigmoid_output_scores_perfect_accuracy(be):
+    X = be.asarray([[0, 0], [0, 1], [1, 0], [1, 1]], "float64")
+    T = be.asarray([[0], [1], [1], [0]], "float64")
+    model = nb.Sequential([nb.Dense(2, 2, "sigmoid", init="uniform"),
+                           nb.Dense(2, 1, "sigmoid", init="uniform")], xp=be.xp, dtype="float64", seed=1)
+    model.fit(X, T, loss=nb.losses.MSE(), optimizer=nb.optim.SGD(lr=2.0, momentum=0.9),
+              epochs=3000, progress=False)
+    out = be.host(model.predict(X))[:, 0]
+    expected = np.mean((out > 0.5) == np.array([0, 1, 1, 0]))
+    assert expected == 1.0
+    assert model.evaluate(X, T)["accuracy"] == expected
+
+
+# --- patience: act after `patience` epochs without improvement (Keras) -------------------------
+
+@pytest.mark.parametrize("patience", [0, 1, 2, 4])
+def test_early_stopping_and_plateau_act_after_patience_bad_epochs(be, patience):
+    """lr tiny and min_delta huge: no epoch after the first improves. Both rules
+    act at the end of the patience-th bad epoch, epoch 1 + patience (patience 0
+    acts at the first bad one, as 1 does): the schedule lowers the lr there, and
+    early stopping ends the run there."""
+    bad = max(patience, 1)
+    X, y = _blobs(be, n=12)
+    model = _net(be)
+    sched = nb.schedules.ReduceOnPlateau(1e-9, factor=0.5, patience=patience, min_delta=1e3)
+    seen = []
+    record = nb.callbacks.LambdaCallback(on_epoch_end=lambda run, e, logs: seen.append(sched(0)))
+    stop = nb.callbacks.EarlyStopping(monitor="loss", patience=patience, min_delta=1e3)
+    h = model.fit(X, y, loss=nb.losses.SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(lr=sched), epochs=10,
+                  callbacks=[record, stop], progress=False)
+    assert len(h["loss"]) == 1 + bad == len(seen)
+    assert seen == [1e-9] * bad + [0.5e-9]
+    assert h.stop_reason == (f"early stopping: loss did not improve by more than 1000.0 for {bad} epochs "
+                             f"(best {h['loss'][0]:.6g} at epoch 1)")
+
+
+# --- refusals leave a trained model and its optimizer alone ------------------------------------
+
+def test_refused_fit_leaves_a_trained_adam_model_and_its_state_alone(be):
+    X, y = _blobs(be, n=20)
+    model = _net(be)
+    opt = nb.optim.Adam(1e-2)
+    model.fit(X, y, loss=nb.losses.SoftmaxCrossEntropy(), optimizer=opt, epochs=2, batch_size=8,
+              progress=False)
+    weights, t = _weights(model), opt.state.t
+    slots = {k: [be.host(a).copy() for a in v] for k, v in opt.state.slots.items()}
+    bad = [dict(y=be.asarray(np.arange(20) % 5)), dict(X=be.asarray(np.zeros((20, 3)), "float64")),
+           dict(metrics=["mse"]), dict(epochs=-1)]
+    for kw in bad:
+        args = dict(X=X, y=y, loss=nb.losses.SoftmaxCrossEntropy(), optimizer=opt, epochs=1,
+                    progress=False)
+        args.update(kw)
+        with pytest.raises((ValueError, TypeError)):
+            model.fit(args.pop("X"), args.pop("y"), **args)
+        assert model.optimizer is opt and opt.state.t == t
+        for p, q in zip(_weights(model), weights, strict=True):
+            np.testing.assert_array_equal(p, q)
+        for k, v in opt.state.slots.items():
+            for a, b in zip(v, slots[k], strict=True):
+                np.testing.assert_array_equal(be.host(a), b)
+
+
+# --- predict and evaluate: what comes out ---------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_predict_and_evaluate_outputs_kind(be, dtype):
+    rng = np.random.default_rng(3)
+    model = _net(be, dtype)
+    X = be.asarray(rng.standard_normal((9, 2)), dtype)
+    y = be.asarray(np.arange(9) % 3)
+    for Y in (model.predict(X), model.predict(X, batch_size=4)):
+        assert nb._compat.namespace_of(Y) is be.xp
+        assert nb._compat.device_of(Y) == be.device
+        assert Y.dtype == getattr(be.xp, dtype)
+        assert tuple(Y.shape) == (9, 3)
+    res = model.evaluate(X, y, loss="softmax_cross_entropy")
+    assert set(res) == {"loss", "accuracy"} and all(type(v) is float for v in res.values())
