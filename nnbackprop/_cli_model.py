@@ -10,15 +10,14 @@ gives raw targets; ``nb.load(path).predict(X_raw)`` needs no extra step:
     WL <- WL * sy                    bL <- bL * sy + m           (identity output)
 
 The checkpoint also gets one extra entry, ``cli_meta`` (JSON: task, class
-values, feature and target names), which :func:`nnbackprop.load` ignores.
+values, feature and target names, the train/test split), which
+:func:`nnbackprop.load` ignores.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import _compat
+from .checkpoint import atomic_write
 from .layers import Dense
 from .model import Sequential
 
@@ -70,24 +70,30 @@ def fold(model: Sequential, mu: np.ndarray, s: np.ndarray, y_shift: float = 0.0,
 
 
 def write_meta(path: str | os.PathLike, meta: dict) -> None:
-    """Add ``cli_meta`` to the checkpoint at ``path`` (via a copy renamed over it)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(path, tmp)
-        with zipfile.ZipFile(tmp, "a") as zf, zf.open(META_KEY + ".npy", "w") as f:
-            np.lib.format.write_array(f, np.asarray(json.dumps(meta)), allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Add ``cli_meta`` to the checkpoint at ``path`` (a copy written atomically over it)."""
+    original = Path(path).read_bytes()
+
+    def write(f):
+        f.write(original)
+        f.seek(0)
+        with zipfile.ZipFile(f, "a") as zf, zf.open(META_KEY + ".npy", "w") as entry:
+            np.lib.format.write_array(entry, np.asarray(json.dumps(meta)), allow_pickle=False)
+
+    atomic_write(path, write)
 
 
 def read_meta(path: str | os.PathLike) -> dict:
     """The ``cli_meta`` of a checkpoint; {} for one saved from Python."""
     with np.load(path, allow_pickle=False) as f:
         return json.loads(str(f[META_KEY])) if META_KEY in f.files else {}
+
+
+def feature_names(meta: dict) -> list[str] | None:
+    """The training data's feature names, or None when they were made up (x0, x1, ...)."""
+    names = meta.get("features")
+    if not names or not meta.get("named", names != [f"x{i}" for i in range(len(names))]):
+        return None
+    return names
 
 
 def is_classifier(model: Sequential, meta: dict) -> bool:

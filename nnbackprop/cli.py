@@ -10,20 +10,28 @@ A user error (missing file, bad CSV, wrong feature count, unknown option value)
 is one line on stderr, ``nnbackprop: error: ...``, and exit status 2 (bad
 command line) or 1 (anything else); never a traceback. Set the environment
 variable NNBACKPROP_TRACEBACK=1 to see the traceback of an unexpected error.
+Output paths are checked before any work; missing parent directories are made.
+A closed output pipe (``nnbackprop info | head -1``) ends quietly with status 141.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import math
 import os
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from . import _cli_model as cm
 from . import _compat, datasets, sysinfo
+from .checkpoint import atomic_write
 
 EPILOG = "Defaults train a 64-128-64-10 ReLU network on the digits in a few seconds."
 
@@ -35,6 +43,26 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, no usage block
         raise UsageError(message)
+
+
+def _number(kind: type, ok: Callable, what: str) -> Callable[[str], int | float]:
+    """An argparse type: ``kind(text)`` that passes ``ok``, else a one-line error."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+    return parse
+
+
+COUNT = _number(int, lambda v: v >= 1, "a positive integer")
+SEED = _number(int, lambda v: v >= 0, "a non-negative integer")
+RATE = _number(float, lambda v: 0 < v < math.inf, "a positive number")
+SHARE = _number(float, lambda v: 0 <= v < 1, "in [0, 1)")
+DTYPES = ("float16", "float32", "float64")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -50,23 +78,24 @@ def make_parser() -> argparse.ArgumentParser:
                    choices=["auto", "softmax_cross_entropy", "cross_entropy", "mse"],
                    help="auto: softmax cross-entropy for a class target, else MSE")
     t.add_argument("--optimizer", default="adam", help="sgd, adagrad, rmsprop, adam, adamw")
-    t.add_argument("--lr", type=float, default=1e-3, help="learning rate")
-    t.add_argument("--epochs", type=int, default=30)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--validation-split", type=float, default=0.0,
-                   help="share of the training rows held out for val_loss (default 0)")
+    t.add_argument("--lr", type=RATE, default=1e-3, help="learning rate (> 0)")
+    t.add_argument("--epochs", type=COUNT, default=30)
+    t.add_argument("--batch-size", type=COUNT, default=64)
+    t.add_argument("--validation-split", type=SHARE, default=0.0,
+                   help="share of the training rows held out for val_loss, drawn at random "
+                        "(per class for a class target; default 0)")
     _backend_args(t, dtype=True)
-    t.add_argument("--seed", type=int, default=0, help="weights, split and shuffling")
+    t.add_argument("--seed", type=SEED, default=0, help="weights, split and shuffling")
     t.add_argument("--out", default="model.npz", help="checkpoint to write (.npz)")
-    t.add_argument("--plot", default=None, metavar="PNG", help="write the training curve here")
+    t.add_argument("--plot", default=None, metavar="IMAGE",
+                   help="write the training curve here (.png, .pdf, .svg, ...)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     e = sub.add_parser("evaluate", help="scores of a saved model on a data set")
     e.add_argument("model", help="checkpoint written by train")
     _data_args(e, default=None)
     e.add_argument("--split", choices=["all", "test"], default="all",
-                   help="all rows, or the 25%% test rows (stratified for classes) train held out with --seed")
-    e.add_argument("--seed", type=int, default=0)
+                   help="all rows, or the test rows train held out (the same data only)")
     _backend_args(e)
 
     r = sub.add_parser("predict", help="predictions of a saved model for the rows of a file")
@@ -76,11 +105,11 @@ def make_parser() -> argparse.ArgumentParser:
     _backend_args(r)
 
     b = sub.add_parser("bench", help="time one training step on every backend found")
-    b.add_argument("--batch-size", type=int, default=256)
-    b.add_argument("--hidden", type=int, default=256, help="width of the two hidden layers")
-    b.add_argument("--features", type=int, default=64)
-    b.add_argument("--steps", type=int, default=20)
-    b.add_argument("--dtype", default="float32")
+    b.add_argument("--batch-size", type=COUNT, default=256)
+    b.add_argument("--hidden", type=COUNT, default=256, help="width of the two hidden layers")
+    b.add_argument("--features", type=COUNT, default=64)
+    b.add_argument("--steps", type=COUNT, default=20)
+    b.add_argument("--dtype", default="float32", choices=DTYPES)
 
     sub.add_parser("info", help="versions, backends found, devices")
     return p
@@ -96,14 +125,18 @@ def _backend_args(p, dtype=False):
     p.add_argument("--backend", default="auto", choices=["auto", *sysinfo.KNOWN],
                    help="auto: CuPy when a GPU is usable, else NumPy")
     if dtype:  # evaluate and predict use the dtype the checkpoint was saved in
-        p.add_argument("--dtype", default="float32", choices=["float16", "float32", "float64"])
+        p.add_argument("--dtype", default="float32", choices=DTYPES)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return the exit status."""
     try:
         args = make_parser().parse_args(argv)
-        return COMMANDS[args.command](args) or 0
+        status = COMMANDS[args.command](args) or 0
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:
+        return _broken_pipe()
     except UsageError as exc:
         return _fail(exc, 2)
     except KeyboardInterrupt:
@@ -124,10 +157,35 @@ def _fail(exc, status: int) -> int:
     msg = str(exc)
     if isinstance(exc, KeyError):
         msg = str(exc.args[0]) if exc.args else "missing key"
-    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in msg:
-        msg = f"{exc.filename}: {exc.strerror or msg}"
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        msg = f"{exc.filename}: {exc.strerror}"
     print(f"nnbackprop: error: {' '.join(msg.split())}", file=sys.stderr)
     return status
+
+
+def _broken_pipe() -> int:
+    """The reader of stdout went away: no message, stdout to devnull, 141 (128 + SIGPIPE)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141
+
+
+def _check_output(flag: str, path: str) -> None:
+    """Refuse, before any work, an output path that cannot be written: a directory,
+    or a place where no file can be made. Missing parent directories are fine
+    (they are made when the file is written)."""
+    p = Path(path)
+    if path.endswith(("/", os.sep)) or p.is_dir():
+        raise UsageError(f"argument {flag}: {path} is a directory")
+    base = next(d for d in [p.parent.absolute(), *p.parent.absolute().parents] if d.exists())
+    if not base.is_dir():
+        raise UsageError(f"argument {flag}: cannot write {path}: {base} is not a directory")
+    try:
+        tempfile.TemporaryFile(dir=base).close()
+    except OSError as exc:
+        raise UsageError(f"argument {flag}: cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _backend(name: str, say=print) -> str:
@@ -148,18 +206,23 @@ def _move(xp, a: np.ndarray, dtype, device):
 
 
 def cmd_train(args) -> int:
-    from . import losses, optim, training
+    from . import activations, losses, optim, training
 
-    for flag, v in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
-        if v < 1:
-            raise UsageError(f"argument {flag}: must be a positive integer, got {v}")
     if not args.out.endswith(".npz"):
         raise UsageError(f"argument --out: the checkpoint must be a .npz file, got {args.out!r}")
+    _check_output("--out", args.out)
     hidden = cm.parse_hidden(args.hidden)
     if args.plot:
         from . import plot
 
-        plot.require()
+        try:
+            if not Path(args.plot).suffix:
+                raise ValueError(f"{args.plot}: no suffix to name the image format (.png, .pdf, .svg, ...)")
+            plot.format_of(args.plot)
+        except ValueError as exc:
+            raise UsageError(f"argument --plot: {exc}") from None
+        _check_output("--plot", args.plot)
+    activations.get(args.activation)
     optimizer = optim.get(args.optimizer, lr=args.lr)
     name = _backend(args.backend)
     table = datasets.load(args.data, args.target)
@@ -167,42 +230,60 @@ def cmd_train(args) -> int:
     classify = datasets.is_classification(table.y) if args.loss == "auto" else args.loss != "mse"
     if not classify and not np.issubdtype(table.y.dtype, np.number):
         raise ValueError(f"--loss mse needs a numeric target; {table.target!r} holds text")
-    strata = datasets.encode_labels(table.y)[0] if classify else None
-    tr, te = datasets.split(table.X.shape[0], 0.25, args.seed, strata)
-    mu, s = cm.standardiser(table.X[tr])
-    Xtr = (table.X[tr] - mu) / s
-    meta = {"task": "classification" if classify else "regression", "features": table.features,
-            "target": table.target, "data": args.data}
+    n = table.X.shape[0]
+    labels, classes = datasets.encode_labels(table.y) if classify else (None, None)
     if classify:
-        labels, classes = datasets.encode_labels(table.y)
+        datasets.check_classes(labels, classes, table.target)
+    tr, te = datasets.split(n, datasets.TEST_SHARE, args.seed, labels)
+    va = np.arange(0)
+    if args.validation_split:
+        keep, drawn = datasets.draw(tr.size, args.validation_split, np.random.default_rng([args.seed, 1]),
+                                    None if labels is None else labels[tr])
+        if drawn.size == 0:
+            raise UsageError(f"argument --validation-split: {args.validation_split} of {tr.size} training "
+                             f"rows leaves no validation rows")
+        tr, va = tr[keep], tr[drawn]
+    mu, s = cm.standardiser(table.X[tr])
+    meta = {"task": "classification" if classify else "regression", "features": table.features,
+            "named": table.named, "target": table.target, "data": args.data,
+            "split": {"seed": args.seed, "test_share": datasets.TEST_SHARE, "stratified": classify,
+                      "fingerprint": datasets.fingerprint(table)}}
+    if classify:
         meta["classes"] = classes
         n_out, y_shift, y_scale = len(classes), 0.0, 1.0
         loss, metrics = losses.SoftmaxCrossEntropy(), ["accuracy"]
-        ytr_host, yte_host = labels[tr], labels[te]
+        y_fit = labels
     else:
         y = table.y.astype(np.float64)
         y_shift, y_scale = float(y[tr].mean()), float(y[tr].std()) or 1.0
         n_out, loss, metrics = 1, losses.MSE(), []
-        ytr_host, yte_host = ((y[tr] - y_shift) / y_scale)[:, None], y[te][:, None]
+        y_fit = ((y - y_shift) / y_scale)[:, None]
 
-    model = cm.build(Xtr.shape[1], hidden, n_out, args.activation, xp=name, dtype=args.dtype, seed=args.seed)
+    model = cm.build(table.X.shape[1], hidden, n_out, args.activation, xp=name, dtype=args.dtype,
+                     seed=args.seed)
     xp, dev, dt = model.xp, model.device, model.dtype
     ydt = None if classify else dt
-    print(f"data: {table.name}, {table.X.shape[0]} rows x {table.X.shape[1]} features, "
-          f"{len(tr)} train / {len(te)} test; " + (f"{n_out} classes" if classify else "regression"))
-    print("model: " + "-".join(str(n) for n in [Xtr.shape[1], *hidden, n_out])
-          + f" {args.activation}, {loss.name}, {args.optimizer} lr={args.lr:g}, {args.dtype}")
+
+    def on_device(rows):  # standardised (X, T) of these rows
+        return _move(xp, (table.X[rows] - mu) / s, dt, dev), _move(xp, y_fit[rows], ydt, dev)
+
+    print(f"data: {table.name}, {n} rows x {table.X.shape[1]} features, {len(tr)} train / "
+          + (f"{len(va)} validation / " if va.size else "") + f"{len(te)} test; "
+          + (f"{n_out} classes" if classify else "regression"))
+    print("model: " + "-".join(str(k) for k in [table.X.shape[1], *hidden, n_out])
+          + f" {args.activation}, {loss.name}, {args.optimizer} lr={args.lr:g}, batch {args.batch_size}, "
+          f"{args.dtype}")
     start = time.perf_counter()
-    hist = training.fit(model, _move(xp, Xtr, dt, dev), _move(xp, ytr_host, ydt, dev), loss=loss,
-                        optimizer=optimizer, epochs=args.epochs, batch_size=args.batch_size,
-                        seed=args.seed, metrics=metrics, progress=not args.no_progress,
-                        validation_split=args.validation_split)
+    hist = training.fit(model, *on_device(tr), loss=loss, optimizer=optimizer, epochs=args.epochs,
+                        batch_size=args.batch_size, seed=args.seed, metrics=metrics,
+                        progress=not args.no_progress, validation_data=on_device(va) if va.size else None)
     took = time.perf_counter() - start
     last = "  ".join(f"{k} {v[-1]:.4g}" for k, v in hist.history.items())
     print(f"trained {len(hist.epoch)} epochs in {took:.1f} s: {last}")
     cm.fold(model, mu, s, y_shift, y_scale)
     Xte = _move(xp, table.X[te], dt, dev)
-    _report(model, Xte, _move(xp, yte_host, ydt, dev), classify, "test")
+    Tte = _move(xp, labels[te] if classify else table.y[te].astype(np.float64)[:, None], ydt, dev)
+    _report(model, Xte, Tte, classify, "test")
     model.optimizer = None  # its moments belong to the standardised weights
     path = model.save(args.out)
     cm.write_meta(path, meta)
@@ -229,6 +310,8 @@ def _load(path: str, backend: str, say=print):
     """The model (in the dtype it was saved in) and its command-line metadata."""
     from .checkpoint import load
 
+    if os.path.exists(path):  # unreadable or a directory: say so, not "corrupted"
+        open(path, "rb").close()
     model = load(path, xp=_backend(backend, say))
     return model, cm.read_meta(path)
 
@@ -240,14 +323,25 @@ def _check_features(model, table) -> None:
     datasets.check_finite(table.X, table.name)
 
 
+def _test_rows(table, meta: dict) -> np.ndarray:
+    """The rows train held out for testing, when ``table`` is the data it trained on."""
+    sp = meta.get("split")
+    if sp is None:
+        raise UsageError("--split test: this checkpoint does not record its train/test split (it was saved "
+                         "by an older nnbackprop or from Python); use --split all")
+    if datasets.fingerprint(table) != sp["fingerprint"]:
+        raise UsageError(f"--split test: {table.name} is not the data this model was trained on "
+                         f"({meta.get('data')}), so its held-out rows are unknown; use --split all")
+    strata = datasets.encode_labels(table.y)[0] if sp["stratified"] else None
+    return datasets.split(table.X.shape[0], sp["test_share"], sp["seed"], strata)[1]
+
+
 def cmd_evaluate(args) -> int:
     model, meta = _load(args.model, args.backend)
-    table = datasets.load(args.data, args.target or meta.get("target"))
+    table = datasets.load(args.data, args.target or meta.get("target"), features=cm.feature_names(meta))
     _check_features(model, table)
     classify = cm.is_classifier(model, meta)
-    strata = datasets.encode_labels(table.y)[0] if classify else None
-    rows = datasets.split(table.X.shape[0], 0.25, args.seed, strata)[1] if args.split == "test" \
-        else np.arange(table.X.shape[0])
+    rows = _test_rows(table, meta) if args.split == "test" else np.arange(table.X.shape[0])
     xp, dev, dt = model.xp, model.device, model.dtype
     if classify:
         T = _move(xp, cm.label_indices(table.y[rows], meta.get("classes"), model.n_out), None, dev)
@@ -266,9 +360,11 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    if args.out is not None:
+        _check_output("--out", args.out)
     say = print if args.out is not None else (lambda *a: None)
     model, meta = _load(args.model, args.backend, say)
-    table = datasets.load(args.input, meta.get("target"), need_target=False)
+    table = datasets.load(args.input, meta.get("target"), need_target=False, features=cm.feature_names(meta))
     _check_features(model, table)
     from . import training
 
@@ -280,18 +376,19 @@ def cmd_predict(args) -> int:
 
 def _write_predictions(pred: np.ndarray, out: str | None) -> None:
     if out is not None and out.lower().endswith(".npz"):
-        np.savez(out, y=pred.astype(str) if pred.dtype == object else pred)
+        atomic_write(out, lambda f: np.savez(f, y=pred.astype(str) if pred.dtype == object else pred))
         print(f"wrote {pred.shape[0]} predictions to {out}")
         return
     cols = ["prediction"] if pred.ndim == 1 else [f"prediction_{j}" for j in range(pred.shape[1])]
     rows = pred[:, None] if pred.ndim == 1 else pred
-    lines = [",".join(cols)] + [",".join(_fmt(v) for v in r) for r in rows]
-    text = "\n".join(lines) + "\n"
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(cols)
+    writer.writerows([_fmt(v) for v in r] for r in rows)
     if out is None:
-        sys.stdout.write(text)
+        sys.stdout.write(text.getvalue())
         return
-    with open(out, "w", encoding="utf-8") as f:
-        f.write(text)
+    atomic_write(out, lambda f: f.write(text.getvalue().encode("utf-8")))
     print(f"wrote {pred.shape[0]} predictions to {out}")
 
 
@@ -300,10 +397,6 @@ def _fmt(v) -> str:
 
 
 def cmd_bench(args) -> int:
-    from . import optim  # noqa: F401  (fail early if missing)
-
-    if min(args.batch_size, args.hidden, args.features, args.steps) < 1:
-        raise UsageError("bench sizes and --steps must be positive integers")
     print(f"one Adam training step, {args.features}-{args.hidden}-{args.hidden}-10 ReLU, batch "
           f"{args.batch_size}, {args.dtype}, mean of {args.steps} steps:")
     for name, result in sysinfo.bench_rows(n_in=args.features, hidden=args.hidden, batch=args.batch_size,

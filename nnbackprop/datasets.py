@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
+import math
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 BUILTIN = ("digits", "xor", "iris", "diabetes")
+TEST_SHARE = 0.25   # the train/test split of the command line
+MIN_SPLIT = 8       # fewer rows than this: no split, all rows in both
+MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}  # missing-value markers in a CSV target
 
 
 class DataError(ValueError):
@@ -33,19 +39,28 @@ class Table:
     features: list[str]
     target: str | None
     name: str
+    named: bool = True           # feature names come from the data (False: x0, x1, ... made up)
 
 
-def load(spec: str, target: str | None = None, need_target: bool = True) -> Table:
-    """A bundled set by name, or a ``.csv``/``.npz`` file by path."""
+def load(spec: str, target: str | None = None, need_target: bool = True,
+         features: Sequence[str] | None = None) -> Table:
+    """A bundled set by name, or a ``.csv``/``.npz`` file by path. With ``features``
+    (names), the columns of a named table are picked and ordered by name."""
     if spec in BUILTIN:
-        return _builtin(spec)
+        table = _builtin(spec)
+        if features is not None:
+            table.X = table.X[:, _by_name(spec, table.features, features)]
+            table.features = list(features)
+        return table
     path = Path(spec)
     if path.suffix.lower() not in (".csv", ".npz"):
         raise DataError(f"--data must be one of {', '.join(BUILTIN)} or a .csv/.npz file, got {spec!r}")
-    if not path.is_file():
+    if path.is_dir():
+        raise DataError(f"{spec}: is a directory, not a file")
+    if not path.exists():
         raise DataError(f"{spec}: no such file")
     if path.suffix.lower() == ".csv":
-        return read_csv(path, target, need_target)
+        return read_csv(path, target, need_target, features)
     return read_npz(path, need_target)
 
 
@@ -64,23 +79,27 @@ def _builtin(name: str) -> Table:
     return Table(np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target), names, "target", name)
 
 
-def read_csv(path: Path, target: str | None = None, need_target: bool = True) -> Table:
-    """A CSV with a header row: numeric feature columns and one target column
-    (default the last; it may hold text class names). With ``need_target=False``
-    a column named ``target`` is dropped if present, and all others are features."""
+def read_csv(path: Path, target: str | None = None, need_target: bool = True,
+             features: Sequence[str] | None = None) -> Table:
+    """A UTF-8 CSV (a BOM is fine) with a header row: numeric feature columns and
+    one target column (default the last; it may hold text class names). With
+    ``need_target=False`` the ``target`` column is dropped if present and not read.
+    With ``features``, the feature columns are picked and ordered by these names."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            rows = [(reader.line_num, r) for r in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path}: cannot read as CSV ({exc})") from None
-    rows = [r for r in rows if any(c.strip() for c in r)]
+    rows = [(n, r) for n, r in rows if any(c.strip() for c in r)]
     if len(rows) < 2:
         raise DataError(f"{path}: needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    for i, r in enumerate(rows[1:], start=2):
+    header = [h.strip() for h in rows[0][1]]
+    for n, r in rows[1:]:
         if len(r) != len(header):
-            raise DataError(f"{path}: line {i} has {len(r)} fields but the header has {len(header)}")
-    cols = list(zip(*rows[1:]))
+            raise DataError(f"{path}: line {n} has {len(r)} fields but the header has {len(header)}")
+    lines = [n for n, _ in rows[1:]]
+    cols = list(zip(*(r for _, r in rows[1:])))
     if need_target:
         t = len(header) - 1 if target is None else _column(path, header, target)
         if len(header) < 2:
@@ -88,10 +107,10 @@ def read_csv(path: Path, target: str | None = None, need_target: bool = True) ->
     else:
         t = header.index(target) if target in header else None
     feats = [j for j in range(len(header)) if j != t]
-    X = np.column_stack([_numeric(path, header[j], cols[j]) for j in feats])
-    y = None
-    if t is not None:
-        y = _target_values(cols[t])
+    if features is not None:
+        feats = [feats[k] for k in _by_name(path, [header[j] for j in feats], features)]
+    X = np.column_stack([_numeric(path, header[j], cols[j], lines) for j in feats])
+    y = _target_values(path, header[t], cols[t], lines) if need_target else None
     return Table(X, y, [header[j] for j in feats], header[t] if t is not None else None, path.name)
 
 
@@ -101,12 +120,29 @@ def _column(path, header, name):
     return header.index(name)
 
 
-def _numeric(path, name, values) -> np.ndarray:
+def _by_name(where, names: list[str], features: Sequence[str]) -> list[int]:
+    """Positions in ``names`` of each of ``features``; refused unless the two sets match."""
+    features = list(features)
+    if names == features:
+        return list(range(len(names)))
+    missing = [f for f in features if f not in names]
+    unexpected = [n for n in names if n not in features]
+    if missing or unexpected:
+        parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + \
+            ([f"unexpected {', '.join(map(repr, unexpected))}"] if unexpected else [])
+        raise DataError(f"{where}: the feature columns do not match the model's ({'; '.join(parts)}); "
+                        f"the model expects {', '.join(features)}")
+    if len(set(names)) != len(names):
+        raise DataError(f"{where}: repeated column names; cannot match them to the model's features")
+    return [names.index(f) for f in features]
+
+
+def _numeric(path, name, values, lines) -> np.ndarray:
     try:
         return np.array([float(v) for v in values], dtype=np.float64)
     except ValueError:
-        bad = next(v for v in values if not _is_float(v))
-        raise DataError(f"{path}: column {name!r} holds the non-numeric value {bad!r}; "
+        n, bad = next((n, v) for n, v in zip(lines, values) if not _is_float(v))
+        raise DataError(f"{path}: column {name!r} holds the non-numeric value {bad!r} (line {n}); "
                         f"features must be numbers") from None
 
 
@@ -118,11 +154,27 @@ def _is_float(v) -> bool:
         return False
 
 
-def _target_values(values) -> np.ndarray:
-    """Numbers when every value parses as one, else the stripped strings."""
-    if all(_is_float(v) for v in values):
-        return np.array([float(v) for v in values], dtype=np.float64)
-    return np.array([v.strip() for v in values])
+def _lines(lines: list[int]) -> str:
+    return ", ".join(map(str, lines[:5])) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
+
+
+def _target_values(path, name, values, lines) -> np.ndarray:
+    """Finite numbers when every value is one, else the stripped strings (class
+    names). Missing cells, and a few non-numbers in a mostly numeric column, are refused."""
+    vals = [v.strip() for v in values]
+    missing = [n for n, v in zip(lines, vals) if v.lower() in MISSING]
+    if missing:
+        raise DataError(f"{path}: target column {name!r} has {len(missing)} missing value(s) (blank or NA) "
+                        f"at line {_lines(missing)}; remove or fill those rows")
+    finite = [_is_float(v) and math.isfinite(float(v)) for v in vals]
+    if all(finite):
+        return np.array([float(v) for v in vals], dtype=np.float64)
+    if sum(finite) > len(vals) / 2:
+        bad = [n for n, ok in zip(lines, finite) if not ok]
+        first = vals[lines.index(bad[0])]
+        raise DataError(f"{path}: target column {name!r} holds numbers but also {first!r} (line {_lines(bad)}); "
+                        f"fix those rows, or pick the right column with --target")
+    return np.array(vals)
 
 
 def read_npz(path: Path, need_target: bool = True) -> Table:
@@ -138,11 +190,14 @@ def read_npz(path: Path, need_target: bool = True) -> Table:
     X = data["X"]
     if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
         raise DataError(f"{path}: X must be a 2-D numeric array, got shape {X.shape} dtype {X.dtype}")
-    y = data.get("y")
+    y = data.get("y") if need_target else None
     if y is not None and (y.ndim != 1 or y.shape[0] != X.shape[0]):
         raise DataError(f"{path}: y must have shape ({X.shape[0]},) to match X, got {y.shape}")
+    if y is not None and np.issubdtype(y.dtype, np.number) and not np.all(np.isfinite(y)):
+        raise DataError(f"{path}: y has {int(np.sum(~np.isfinite(y)))} missing or infinite values "
+                        f"(first at row {int(np.argmin(np.isfinite(y))) + 1}); remove or fill them")
     return Table(X.astype(np.float64), y, [f"x{i}" for i in range(X.shape[1])], "y" if y is not None else None,
-                 path.name)
+                 path.name, named=False)
 
 
 def is_classification(y: np.ndarray, max_classes: int = 50) -> bool:
@@ -164,24 +219,52 @@ def encode_labels(y: np.ndarray) -> tuple[np.ndarray, list]:
     return idx.astype(np.int64), out
 
 
-def split(n: int, test_size: float = 0.25, seed: int | None = 0,
+def check_classes(labels: np.ndarray, classes: list, target: str | None) -> None:
+    """Refuse a class target that a train/test split cannot use: a class with one row."""
+    counts = np.bincount(labels, minlength=len(classes))
+    if labels.size >= MIN_SPLIT and counts.min() < 2:
+        lone = [repr(c) for c, k in zip(classes, counts) if k < 2]
+        raise DataError(f"target column {target!r} has {len(classes)} classes in {labels.size} rows: every "
+                        f"class needs at least 2 rows for a train/test split ({len(lone)} of them have one, "
+                        f"e.g. {lone[0]}); is --target the right column?")
+
+
+def split(n: int, test_size: float = TEST_SHARE, seed: int | None = 0,
           labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Sorted row indices (train, test) of a seeded shuffle, stratified by ``labels``
-    (N,) when given (each class keeps its share); all rows in both when n < 8."""
-    if n < 8:
+    (N,) when given (see :func:`draw`); all rows in both when n < MIN_SPLIT."""
+    if n < MIN_SPLIT:
         idx = np.arange(n)
         return idx, idx
-    rng = np.random.default_rng(seed)
+    return draw(n, test_size, np.random.default_rng(seed), labels)
+
+
+def draw(n: int, share: float, rng: np.random.Generator,
+         labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (kept, drawn) row indices: ``share`` of the n rows drawn at random, per
+    class when ``labels`` (N,) are given. Each part gets round(share * size) rows,
+    at least one, and keeps at least one (a class of one row is kept whole)."""
+    def count(size):
+        return min(size - 1, max(1, int(round(size * share))))
+
     if labels is None:
-        order = rng.permutation(n)
-        n_test = max(1, int(round(n * test_size)))
-        return np.sort(order[n_test:]), np.sort(order[:n_test])
-    test = []
-    for c in np.unique(labels):
-        rows = rng.permutation(np.flatnonzero(labels == c))
-        test.append(rows[:int(round(rows.size * test_size))])
-    test = np.sort(np.concatenate(test))
-    return np.setdiff1d(np.arange(n), test), test
+        drawn = rng.permutation(n)[:count(n)]
+    else:
+        parts = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+        drawn = np.concatenate([p[:count(p.size)] for p in parts])
+    drawn = np.sort(drawn)
+    return np.setdiff1d(np.arange(n), drawn), drawn
+
+
+def fingerprint(table: Table) -> str:
+    """A SHA-256 of the features and target: the same data gives the same string."""
+    h = hashlib.sha256(np.ascontiguousarray(table.X, dtype=np.float64).tobytes())
+    y = np.asarray(table.y)
+    if np.issubdtype(y.dtype, np.number):
+        h.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
+    else:
+        h.update("\x1f".join(map(str, y.tolist())).encode())
+    return h.hexdigest()
 
 
 def check_finite(X: np.ndarray, where: str) -> None:

@@ -2,7 +2,8 @@
 
 Figures are built with :class:`matplotlib.figure.Figure` and an Agg canvas,
 never through ``pyplot``: no global figure state, no GUI backend switched.
-Each function returns the Figure and writes a PNG when ``path`` is given.
+Each function returns the Figure and, when ``path`` is given, writes it in the format its
+suffix names (``.png``, ``.pdf``, ``.svg``, ``.jpg``, ...; PNG without a suffix).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _compat
+from .checkpoint import atomic_write
 
 
 def require() -> None:
@@ -35,9 +37,30 @@ def _figure(width: float, height: float):
     return fig
 
 
+def formats() -> list[str]:
+    """The file suffixes (without the dot) matplotlib can write: png, pdf, svg, jpg, ..."""
+    require()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return sorted(FigureCanvasBase.get_supported_filetypes())
+
+
+def format_of(path: str | os.PathLike) -> str:
+    """The image format named by the suffix of ``path`` (no suffix: "png");
+    ValueError for a suffix matplotlib cannot write."""
+    suffix = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+    if not suffix:
+        return "png"
+    if suffix not in formats():
+        raise ValueError(f"{os.fspath(path)}: matplotlib cannot write .{suffix} images; use one of "
+                         f"{', '.join('.' + f for f in formats())}")
+    return suffix
+
+
 def _save(fig, path):
     if path is not None:
-        fig.savefig(os.fspath(path), format="png", dpi=100)
+        fmt = format_of(path)
+        atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=100))
     return fig
 
 

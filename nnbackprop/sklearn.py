@@ -11,6 +11,11 @@ None) and results come back as float64 NumPy arrays, as scikit-learn's do. With
 stay in their namespace and device: the network is built there and results are
 arrays of that namespace in ``dtype``.
 
+Parameters are validated at fit with scikit-learn's own rules and error type
+(``InvalidParameterError``, a ValueError). The early-stopping hold-out is
+scikit-learn's ``train_test_split``, stratified for the classifier (a plain
+random split when a class has too few rows for both parts).
+
 Penalty: ``alpha`` is nnbackprop's ``l2``: J + alpha/2 sum ||W||^2 per batch
 (scikit-learn divides by the batch size; ours is the stronger, size-free form).
 """
@@ -23,6 +28,8 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier as _SkMLP
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -34,6 +41,9 @@ from .model import Sequential
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _SOLVERS = ("sgd", "adam", "adamw", "adagrad", "rmsprop")
+_SHARED = ("hidden_layer_sizes", "activation", "alpha", "batch_size", "learning_rate_init", "max_iter",
+           "shuffle", "random_state", "tol", "verbose", "warm_start", "momentum", "early_stopping",
+           "validation_fraction", "n_iter_no_change")
 
 
 def _dispatch() -> bool:
@@ -72,6 +82,10 @@ class _Stopper(Callback):
 
 class _BaseMLP(BaseEstimator):
     """Shared fit/partial_fit machinery; subclasses say how targets become T."""
+
+    # scikit-learn's own rules for the parameters we share, checked at fit as it does
+    # (solver, xp and dtype are checked by _check_params)
+    _parameter_constraints = {k: c for k, c in _SkMLP._parameter_constraints.items() if k in _SHARED}
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
                  batch_size="auto", learning_rate_init=0.001, max_iter=200, shuffle=True,
@@ -119,19 +133,14 @@ class _BaseMLP(BaseEstimator):
 
     # the machinery -----------------------------------------------------------
     def _check_params(self):
+        self._validate_params()
         if self.solver not in _SOLVERS:
             raise ValueError(f"solver={self.solver!r} is not supported; choose from {_SOLVERS} "
                              f"(lbfgs is not: nnbackprop trains by mini-batch gradient descent)")
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation={self.activation!r}; choose from {tuple(_ACTIVATIONS)}")
         sizes = [self.hidden_layer_sizes] if np.isscalar(self.hidden_layer_sizes) \
             else list(self.hidden_layer_sizes)
         if any(int(s) < 1 for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be positive, got {self.hidden_layer_sizes}")
-        if not (isinstance(self.max_iter, (int, np.integer)) and self.max_iter >= 1):
-            raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}")
-        if self.alpha < 0 or self.learning_rate_init <= 0:
-            raise ValueError("alpha must be >= 0 and learning_rate_init > 0")
         if self.early_stopping and not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         return [int(s) for s in sizes]
@@ -160,7 +169,7 @@ class _BaseMLP(BaseEstimator):
         first = not (hasattr(self, "model_") and (incremental or self.warm_start))
         X, y = self._validate(X, y, reset=first)
         xp = _compat.namespace_of(X)
-        T, n_out = self._targets(xp, X, y, first, classes)
+        T, n_out, strata = self._targets(xp, X, y, first, classes)
         rs = check_random_state(self.random_state)
         if first:
             layer_sizes = [X.shape[1], *sizes, n_out]
@@ -178,7 +187,7 @@ class _BaseMLP(BaseEstimator):
             self._no_improve = 0
         val = None
         if self.early_stopping and not incremental:
-            X, T, val = self._hold_out(xp, X, T, rs)
+            X, T, val = self._hold_out(xp, X, T, rs, strata)
             self._best = None
         n = X.shape[0]
         batch = min(200, n) if self.batch_size == "auto" else max(1, min(int(self.batch_size), n))
@@ -206,15 +215,19 @@ class _BaseMLP(BaseEstimator):
             return optim.get("sgd", lr=self.learning_rate_init, momentum=self.momentum)
         return optim.get(self.solver, lr=self.learning_rate_init)
 
-    def _hold_out(self, xp, X, T, rs):
-        n = X.shape[0]
-        n_val = max(1, int(round(self.validation_fraction * n)))
-        if n - n_val < 1:
-            raise ValueError(f"validation_fraction={self.validation_fraction} leaves no training rows of {n}")
-        order = rs.permutation(n)
+    def _hold_out(self, xp, X, T, rs, strata):
+        """(X, T) less the early-stopping rows, and (X_val, T_val): scikit-learn's
+        split, stratified by the host class indices ``strata`` (N,) when given and
+        every class has rows enough for both parts, else a plain random one."""
+        rows, kw = np.arange(X.shape[0]), dict(test_size=self.validation_fraction, random_state=rs)
+        try:
+            tr, va = train_test_split(rows, stratify=strata, **kw)
+        except ValueError:
+            if strata is None:
+                raise
+            tr, va = train_test_split(rows, **kw)
         dev = _compat.device_of(X)
-        tr = _compat.from_host(xp, order[n_val:], device=dev)
-        va = _compat.from_host(xp, order[:n_val], device=dev)
+        tr, va = _compat.from_host(xp, tr, device=dev), _compat.from_host(xp, va, device=dev)
         return (xp.take(X, tr, axis=0), xp.take(T, tr, axis=0),
                 (xp.take(X, va, axis=0), xp.take(T, va, axis=0)))
 
@@ -294,8 +307,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         xp = _compat.namespace_of(Y)
         idx = xp.argmax(Y, axis=1)
         out = self._to_user(idx)
-        if isinstance(out, np.ndarray):
-            return np.asarray(self._classes_host)[out]
+        if isinstance(out, np.ndarray) or isinstance(self.classes_, np.ndarray):
+            return self._classes_host[_compat.to_host(out)]  # text labels live on the host
         return xp.take(self.classes_, idx)
 
     def _loss(self):
@@ -308,6 +321,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return lambda logs: logs["val_accuracy"]
 
     def _targets(self, xp, X, y, first, classes):
+        """(T (N,) class indices in xp, number of classes, the same indices on the host)."""
         check_classification_targets(y)
         y_host = np.asarray(_compat.to_host(y)) if not isinstance(y, np.ndarray) else y
         if first:
@@ -322,7 +336,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if unknown.size:
             raise ValueError(f"y holds labels {unknown.tolist()} not in classes_ {self._classes_host.tolist()}")
         idx = np.searchsorted(self._classes_host, y_host).astype(np.int64)
-        return _compat.from_host(xp, idx, device=_compat.device_of(X)), self._classes_host.size
+        return _compat.from_host(xp, idx, device=_compat.device_of(X)), self._classes_host.size, idx
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
@@ -365,6 +379,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return lambda logs: 1.0 - logs["val_mse"] / var if var > 0 else -logs["val_mse"]
 
     def _targets(self, xp, X, y, first, classes):
+        """(T (N, n_outputs) in xp and X's dtype, n_outputs, None: no strata)."""
         y_nd = y.ndim
         if first:
             self._y_ndim = y_nd
@@ -378,4 +393,4 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             T = xp.reshape(T, (T.shape[0], -1))
         if not first and T.shape[1] != self.model_.n_out:
             raise ValueError(f"y has {T.shape[1]} outputs but the model was fitted with {self.model_.n_out}")
-        return T, T.shape[1]
+        return T, T.shape[1], None

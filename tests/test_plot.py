@@ -78,3 +78,17 @@ def test_no_global_pyplot_state():
     plot.history({"loss": [1.0]})
     plt = sys.modules.get("matplotlib.pyplot")
     assert plt is None or plt.get_fignums() == []
+
+
+@pytest.mark.parametrize("name, magic", [("c.svg", b"<?xml"), ("c.pdf", b"%PDF"), ("c.jpg", b"\xff\xd8\xff"),
+                                         ("c", PNG_MAGIC), ("sub/dir/c.png", PNG_MAGIC)])
+def test_the_suffix_names_the_format(tmp_path, name, magic):
+    plot.history(_history(), path=tmp_path / name)
+    assert (tmp_path / name).read_bytes().startswith(magic)
+
+
+def test_an_unknown_suffix_is_refused_before_writing(tmp_path):
+    assert plot.format_of("a/b.PNG") == "png" and "svg" in plot.formats()
+    with pytest.raises(ValueError, match=r"cannot write \.xyz images; use one of .*\.png"):
+        plot.history(_history(), path=tmp_path / "c.xyz")
+    assert list(tmp_path.iterdir()) == []

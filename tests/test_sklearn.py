@@ -143,14 +143,16 @@ def test_accuracy_comparable_to_sklearn(name):
     assert ours > 0.9 and ours >= theirs - 0.04, (ours, theirs)
 
 
-def test_array_api_dispatch_keeps_the_namespace(be):
-    if be.name not in ("numpy", "array_api_strict"):
-        pytest.skip(f"the estimators' Array API path is tested on numpy and array_api_strict, not {be.name}")
+def _dispatch_or_skip():
     try:
         with sklearn.config_context(array_api_dispatch=True):
             pass
     except Exception as exc:
         pytest.skip(f"scikit-learn cannot enable array_api_dispatch here: {exc}")
+
+
+def test_array_api_dispatch_keeps_the_namespace(be):
+    _dispatch_or_skip()
     X, y = _blobs(120)
     Xb, yb = be.asarray(X, "float32"), be.asarray(y.astype(np.int64))
     with sklearn.config_context(array_api_dispatch=True):
@@ -168,3 +170,61 @@ def test_array_api_dispatch_keeps_the_namespace(be):
     assert proba.dtype == Xb.dtype
     assert float(np.mean(be.host(pred) == y)) > 0.8
     assert isinstance(clf.coefs_[0], np.ndarray)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_array_api_dispatch_with_text_labels(be):
+    """Text labels stay on the host: predict maps the argmax of predict_proba to them."""
+    _dispatch_or_skip()
+    X, y = _blobs(120)
+    names = np.array(["cat", "dog", "emu"])
+    Xb = be.asarray(X, "float32")
+    with sklearn.config_context(array_api_dispatch=True):
+        clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=60, learning_rate_init=0.01, random_state=0)
+        clf.fit(Xb, names[y])
+        pred, proba = clf.predict(Xb), be.host(clf.predict_proba(Xb))
+        score = clf.score(Xb, names[y])
+    assert isinstance(pred, np.ndarray) and pred.tolist() == names[proba.argmax(axis=1)].tolist()
+    assert score == np.mean(pred == names[y]) and score > 0.8
+
+
+@pytest.mark.parametrize("param, value", [("batch_size", 0), ("batch_size", -3), ("n_iter_no_change", 0),
+                                          ("tol", -1.0), ("momentum", 1.5), ("max_iter", 0),
+                                          ("learning_rate_init", 0.0), ("activation", "softsign")])
+def test_bad_parameters_are_refused_at_fit_as_scikit_learn_does(param, value):
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    X, y = _blobs(40)
+    with pytest.raises(ValueError, match=f"The '{param}' parameter of MLPClassifier") as theirs:
+        SkMLP(**{param: value}).fit(X, y)
+    ours = MLPClassifier(**{param: value})  # accepted until fit, as in scikit-learn
+    with pytest.raises(type(theirs.value), match=f"The '{param}' parameter of MLPClassifier"):
+        ours.fit(X, y)
+    assert not hasattr(ours, "model_")
+
+
+def _held_out_classes(monkeypatch, clf, X, y):
+    """Class indices of the early-stopping rows ``clf.fit`` passes to training.fit."""
+    from nnbackprop import training
+
+    seen, real_fit = {}, training.fit
+
+    def spy(model, X, T, **kw):
+        seen["val"] = kw["validation_data"]
+        return real_fit(model, X, T, **kw)
+
+    monkeypatch.setattr(training, "fit", spy)
+    clf.fit(X, y)
+    return np.asarray(seen["val"][1])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_early_stopping_holds_out_each_class_in_its_share(monkeypatch):
+    X, _ = _blobs(300)
+    y = np.repeat([0, 1, 2], 100)  # sorted by class, 100 rows each
+    clf = MLPClassifier(early_stopping=True, validation_fraction=0.2, max_iter=3, random_state=0)
+    val = _held_out_classes(monkeypatch, clf, X, y)
+    assert np.bincount(val).tolist() == [20, 20, 20]
+    lone = np.r_[y[:59], 3]  # a class of one row cannot be in both parts: a plain random split
+    val = _held_out_classes(monkeypatch, clf, X[:60], lone)
+    assert val.size == 12 and set(val.tolist()) <= {0, 1, 2, 3}
