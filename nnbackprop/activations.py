@@ -29,6 +29,8 @@ class Activation:
     name = "activation"
     #: whether ``backward`` reads z; if not, layers keep only a = g(z) (z may be None)
     backward_uses_z = True
+    #: whether ``backward`` reads a; if not, a is free once the next step has read it
+    backward_uses_a = True
 
     def forward(self, z: Any, xp: Any) -> Any:
         raise NotImplementedError
@@ -68,7 +70,7 @@ class Identity(Activation):
     """g(z) = z, g'(z) = 1."""
 
     name = "identity"
-    backward_uses_z = False
+    backward_uses_z = backward_uses_a = False
 
     def forward(self, z, xp):
         return z

@@ -175,7 +175,7 @@ class Dense:
         if consume:
             self._cache, self._spent = None, True
         self.dW = _compat.matmul_into(X.T, delta, self.dW)
-        self.db = xp.sum(delta, axis=0)
+        self.db = _compat.sum_rows(delta, xp)
         if not input_grad:
             return None
         key = (delta.shape[0], self.n_in)

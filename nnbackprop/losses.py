@@ -49,6 +49,11 @@ class Loss:
         """(J, dJ/dpred) without input checks."""
         raise NotImplementedError
 
+    def value_and_grad_(self, pred, target, xp):
+        """:meth:`value_and_grad`, allowed to write dJ/dpred over ``pred`` (which
+        the caller owns and no longer needs)."""
+        return self.value_and_grad(pred, target, xp)
+
     # checks ----------------------------------------------------------------
     def check_target(self, pred_shape: tuple, target: Any, xp: Any, dtype: Any) -> None:
         """Raise if ``target`` cannot be compared with outputs of ``pred_shape``:
@@ -144,8 +149,14 @@ class SoftmaxCrossEntropy(Loss):
         return self.value_and_grad(pred, target, xp)[0]
 
     def value_and_grad(self, pred, target, xp):
+        return self._value_and_grad(pred, target, xp, out=None)
+
+    def value_and_grad_(self, pred, target, xp):
+        return self._value_and_grad(pred, target, xp, out=pred)
+
+    def _value_and_grad(self, pred, target, xp, out):
         if target.ndim == 1:
-            fast = _compat.softmax_xent_labels(pred, target)  # NumPy: no one-hot, 2 passes fewer
+            fast = _compat.softmax_xent_labels(pred, target, out)  # NumPy: no one-hot, 2 passes fewer
             if fast is not None:
                 return fast
         n, c = pred.shape

@@ -87,11 +87,14 @@ class Sequential:
     __call__ = forward
 
     def _train_forward(self, X: Any) -> Any:
-        """The training step's forward, into reused buffers (see Dense.train_forward)."""
+        """The training step's forward, into reused buffers (see Dense.train_forward).
+
+        Its record is for :meth:`_loss_backward` alone, which spends it (so it is
+        marked spent from the start: a failure leaves no half-kept record)."""
+        self._forward_state = SPENT
         A = X
         for layer in self.layers:
             A = layer.train_forward(A)
-        self._output = A
         return A
 
     def _infer(self, X: Any) -> Any:
@@ -153,10 +156,21 @@ class Sequential:
         return self._value_and_grad(X, T, loss)
 
     def _value_and_grad(self, X: Any, T: Any, loss: Any) -> Any:
+        return self._loss_backward(self._train_forward(X), T, loss)
+
+    def _loss_backward(self, Y: Any, T: Any, loss: Any) -> Any:
+        """J and every layer's dW, db from Y (N, n_out), the output of
+        :meth:`_train_forward`, which is spent afterwards.
+
+        Where the last activation's backward does not read its output (identity),
+        Y is dead once the loss has J and dJ/dY, so the loss may write dJ/dY over
+        it: one (N, n_out) array less at the peak of the step."""
         xp = self.xp
-        self._forward_state = SPENT  # set first: a failure below leaves no half-kept record
-        Y = self._train_forward(X)
-        J, dY = loss.value_and_grad(Y, T, xp)
+        if loss.fresh_grad and not self.layers[-1].activation.backward_uses_a:
+            J, dY = loss.value_and_grad_(Y, T, xp)
+        else:
+            J, dY = loss.value_and_grad(Y, T, xp)
+        del Y
         if getattr(loss, "fresh_grad", False):
             pending = [dY]
             del dY
@@ -220,17 +234,18 @@ class Sequential:
             raise ValueError(
                 f"{name} has {X.shape[1]} features per row but the first layer expects {self.n_in}"
             )
+        if X.dtype == self.dtype:
+            return
         if not self.xp.isdtype(X.dtype, "real floating"):
             raise TypeError(
                 f"{name} has dtype {_compat.dtype_name(self.xp, X.dtype)} but inputs must be "
                 f"floating ({self.dtype_name}); cast with xp.astype(X, xp.{self.dtype_name})"
             )
-        if X.dtype != self.dtype:
-            raise TypeError(
-                f"{name} has dtype {_compat.dtype_name(self.xp, X.dtype)} but the model is "
-                f"{self.dtype_name}; cast with xp.astype(X, xp.{self.dtype_name}) or build "
-                f"the model with dtype={_compat.dtype_name(self.xp, X.dtype)!r}"
-            )
+        raise TypeError(
+            f"{name} has dtype {_compat.dtype_name(self.xp, X.dtype)} but the model is "
+            f"{self.dtype_name}; cast with xp.astype(X, xp.{self.dtype_name}) or build "
+            f"the model with dtype={_compat.dtype_name(self.xp, X.dtype)!r}"
+        )
 
     def check_target(self, T: Any, loss: Any, n_rows: int, name: str = "T") -> None:
         """Refuse targets that ``loss`` cannot compare with this model's outputs:

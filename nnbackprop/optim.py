@@ -55,11 +55,6 @@ def _axpby(x: Any, a: float, b: float, y: Any) -> Any:
     return (x if a == 1.0 else a * x) + (y if b == 1.0 else b * y)
 
 
-def _axpby_(x: Any, a: float, b: float, y: Any) -> Any:
-    """``x <- a x + b y`` in x's own buffer (the in-place path); returns x."""
-    return _compat.axpby_(x, a, b, y)
-
-
 Axpby = Callable[[Any, float, float, Any], Any]
 
 
@@ -74,6 +69,11 @@ class Optimizer:
         self.lr = _schedules.get(lr)  # the fit loop calls self.lr.observe(loss) if it exists
         self.state: OptState | None = None
         self._trusted: tuple | None = None  # (state, params) of the last in-place step
+        self._scratch: dict = {}  # the in-place update's block buffer (see _compat.axpby_)
+
+    def _axpby_(self, x: Any, a: float, b: float, y: Any) -> Any:
+        """``x <- a x + b y`` in x's own buffer (the in-place path); returns x."""
+        return _compat.axpby_(x, a, b, y, self._scratch)
 
     def _rule(self, ax: Axpby, xp: Any, p: Any, g: Any, slots: tuple, lr: float,
               n: int) -> tuple[Any, tuple]:
@@ -105,14 +105,14 @@ class Optimizer:
     def _apply_trusted(self, params, grads, state, ax, xp):
         """The update without checks: for arrays the caller has already checked."""
         lr = float(self.lr(state.t))  # host float: no device sync
-        new_params, new_slots = [], []
-        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            p, s = self._rule(ax, xp, p, g, tuple(state.slots[k][i] for k in self.slot_names),
-                              lr, state.t + 1)
-            new_params.append(p)
-            new_slots.append(s)
-        slots = {k: tuple(s[j] for s in new_slots) for j, k in enumerate(self.slot_names)}
-        return new_params, OptState(state.t + 1, slots)
+        n, rule, names = state.t + 1, self._rule, self.slot_names
+        if not names:  # stateless (plain SGD): the per-step path stays short
+            return [rule(ax, xp, p, g, (), lr, n)[0] for p, g in zip(params, grads)], OptState(n, {})
+        cols = [state.slots[k] for k in names]
+        out = [rule(ax, xp, p, g, tuple(c[i] for c in cols), lr, n)
+               for i, (p, g) in enumerate(zip(params, grads))]
+        slots = {k: tuple(s[j] for _, s in out) for j, k in enumerate(names)}
+        return [p for p, _ in out], OptState(n, slots)
 
     def _check(self, params, grads, state):
         if not isinstance(state, OptState):
@@ -148,7 +148,7 @@ class Optimizer:
                 and all(p is q for p, q in zip(params, self._trusted[1])):
             # the very arrays this optimizer updated in place last step, against the
             # state it left: the checks below already passed for them
-            new_params, self.state = self._apply_trusted(params, grads, self.state, _axpby_, model.xp)
+            new_params, self.state = self._apply_trusted(params, grads, self.state, self._axpby_, model.xp)
             self._trusted = (self.state, new_params)
             return
         if self.state is None:
@@ -166,7 +166,7 @@ class Optimizer:
             raise ValueError("inplace=True but some parameter or state arrays are read-only")
         in_place = writeable if inplace is None else inplace
         new_params, self.state = self._apply_checked(params, grads, self.state,
-                                                     _axpby_ if in_place else _axpby)
+                                                     self._axpby_ if in_place else _axpby)
         self._trusted = (self.state, new_params) if in_place else None
         model._set_parameters_unchecked(new_params)
 

@@ -182,11 +182,13 @@ def _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar) -> dict:
     total, totals = 0.0, [0.0] * len(metric_objs)  # means, summed batch by batch (float16 never overflows)
     for b, (start, stop) in enumerate(batches.spans):
         Xb, Tb = X[start:stop, ...], T[start:stop, ...]
-        J = model._value_and_grad(Xb, Tb, loss)
+        Y = model._train_forward(Xb)
+        for i, m in enumerate(metric_objs):  # before the loss, which may write over Y
+            totals[i] = totals[i] + m.total(Y, Tb, xp) * (1 / batches.n_used)
+        J = model._loss_backward(Y, Tb, loss)
+        del Y
         optimizer.step(model)
         total = total + J * share[b]
-        for i, m in enumerate(metric_objs):
-            totals[i] = totals[i] + m.total(model._output, Tb, xp) * (1 / batches.n_used)
         bar.batch(epoch, b)
     epoch_loss = float(total)  # the one read of the epoch's numbers
     if not (math.isfinite(epoch_loss) and _all_finite(xp, model.parameters())):

@@ -90,16 +90,51 @@ def test_public_backward_leaves_dY_alone(be, rng):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_axpby_in_blocks_equals_the_plain_expression(be, a, b, dtype):
     """The optimizer's in-place update, blocked through scratch on NumPy for large
-    arrays (here 3 blocks and a partial one), gives exactly a x + b y."""
+    arrays (here 6 blocks), gives exactly a x + b y."""
     rng = np.random.default_rng(1)
     xh, yh = rng.standard_normal((300, 700)), rng.standard_normal((300, 700))
     x, y = be.asarray(xh, dtype), be.asarray(yh, dtype)
     expected = be.host(a * x + b * y) if a != 1.0 else be.host(x + (y if b == 1.0 else b * y))
     if not _compat.is_writeable(x):
         pytest.skip(f"{be.name} arrays are not updated in place")
-    out = _compat.axpby_(x, a, b, y)
+    scratch = {}
+    out = _compat.axpby_(x, a, b, y, scratch)
     assert out is x
     np.testing.assert_array_equal(be.host(out), expected)
+    blocked = be.name == "numpy" and b != 1.0  # b = 1 needs no temporary at all
+    assert [t.size for t in scratch.values()] == ([_compat._BLOCK] if blocked else [])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_softmax_xent_in_place_equals_one_hot_form(be, rng, dtype, generic):
+    """value_and_grad_ (the training step's, on an identity output) may write dJ/dz
+    over z: same J and gradient as the generic form; on NumPy in z's own buffer."""
+    xp = be.xp
+    zh = rng.standard_normal((9, 4)) * 5
+    labels = be.asarray(rng.integers(0, 4, size=9), "int64")
+    loss = nb.losses.SoftmaxCrossEntropy()
+    z = be.asarray(zh.copy(), dtype)  # written over: never the host reference itself
+    J_fast, g = loss.value_and_grad_(z, labels, xp)
+    if be.name == "numpy":
+        assert g is z
+    J_fast, g_fast = be.host(J_fast).copy(), be.host(g).copy()
+    generic()
+    J_slow, g_slow = (be.host(a) for a in loss.value_and_grad(be.asarray(zh, dtype), labels, xp))
+    tol = 1e-6 if dtype == "float32" else 1e-13
+    np.testing.assert_allclose(J_fast, J_slow, rtol=tol)
+    np.testing.assert_allclose(g_fast, g_slow, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sum_rows_equals_xp_sum(be, rng, dtype):
+    """The training step's db: the NumPy reduction equals xp.sum(a, axis=0) exactly,
+    in the input's dtype and namespace."""
+    ah = rng.standard_normal((37, 5))
+    a = be.asarray(ah, dtype)
+    got = _compat.sum_rows(a, be.xp)
+    assert _compat.namespace_of(got) is be.xp and got.dtype == a.dtype and got.shape == (5,)
+    np.testing.assert_array_equal(be.host(got), be.host(be.xp.sum(a, axis=0)))
+    np.testing.assert_allclose(be.host(got), ah.astype(dtype).sum(axis=0), rtol=1e-6)
 
 
 def test_softmax_xent_labels_out_of_range_equals_one_hot_form(be, rng, generic):
