@@ -352,10 +352,14 @@ def axpby_(x: Any, a: float, b: float, y: Any, scratch: dict | None = None) -> A
     return x
 
 
-def sum_rows(a: Any, xp: ModuleType) -> Any:
-    """sum over the rows of a (N, n): (n,). On NumPy the ufunc's own reduction,
-    without the compatibility wrapper's per-call cost (the training step's db)."""
+def sum_rows(a: Any, xp: ModuleType, out: Any = None) -> Any:
+    """sum over the rows of a (N, n): (n,), the training step's db. On NumPy the
+    ufunc's own reduction (without the compatibility wrapper's per-call cost),
+    written into ``out`` when it is a writeable NumPy array of the result's shape
+    and dtype (a buffer the caller owns); otherwise a new array."""
     if FAST_PATHS and type(a) is np.ndarray:
+        if out is not None and _own_numpy(out) and out.shape == a.shape[1:] and out.dtype == a.dtype:
+            return np.add.reduce(a, axis=0, out=out)
         return np.add.reduce(a, axis=0)
     return xp.sum(a, axis=0)
 

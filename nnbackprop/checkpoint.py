@@ -276,7 +276,9 @@ def move(model: Any, xp: Any = None, device: Any = None) -> Any:
     for layer, (dW, db) in zip(model.layers, grads):
         layer._xp, layer._device, layer._dtype = new_xp, new_device, dtype
         layer.dW, layer.db, layer._cache, layer._spent = dW, db, None, False
+    model._flat = None  # the old store lives in the old namespace: rebind, then lay out anew
     model._set_parameters_unchecked(params)
+    model._flatten()
     model._forward_state = None
     model._workspace = {}
     for layer in model.layers:

@@ -46,6 +46,7 @@ class Dense:
         self._cache = None  # (X, Z or None, A) of the last forward, for backward
         self._spent = False  # whether a training step consumed that record
         self._z_buf = None  # the training step's Z buffer (see train_forward)
+        self._grad_out = None  # (dW, db) buffers the training step writes, from the model's flat store
 
     # parameters --------------------------------------------------------------
     def build(self, xp: Any, dtype: Any, device: Any, rng: np.random.Generator) -> None:
@@ -57,6 +58,7 @@ class Dense:
         self._cache = None
         self._spent = False
         self._z_buf = None
+        self._grad_out = None
 
     @property
     def W(self) -> Any:
@@ -66,7 +68,7 @@ class Dense:
     @W.setter
     def W(self, value: Any) -> None:
         """Takes a copy: training may update weights in place, never the caller's array."""
-        self._W = self._copy(self._checked_param("W", value, (self.n_in, self.n_out)))
+        self._W = self._copied_in(self._W, self._checked_param("W", value, (self.n_in, self.n_out)))
 
     @property
     def b(self) -> Any:
@@ -75,9 +77,14 @@ class Dense:
 
     @b.setter
     def b(self, value: Any) -> None:
-        self._b = self._copy(self._checked_param("b", value, (self.n_out,)))
+        self._b = self._copied_in(self._b, self._checked_param("b", value, (self.n_out,)))
 
-    def _copy(self, value: Any) -> Any:
+    def _copied_in(self, current: Any, value: Any) -> Any:
+        """``value`` copied into ``current``'s buffer where it can be written (so a
+        model's flat store keeps its views), else a new copy."""
+        if _compat.is_writeable(current):
+            current[...] = value
+            return current
         return self._xp.asarray(value, copy=True)
 
     def _checked_param(self, name, value, shape):
@@ -174,8 +181,9 @@ class Dense:
             delta = act.backward_(dA, Z, A, xp)
         if consume:
             self._cache, self._spent = None, True
-        self.dW = _compat.matmul_into(X.T, delta, self.dW)
-        self.db = _compat.sum_rows(delta, xp)
+        dW_out, db_out = self._grad_out or (self.dW, self.db)
+        self.dW = _compat.matmul_into(X.T, delta, dW_out)
+        self.db = _compat.sum_rows(delta, xp, out=db_out)
         if not input_grad:
             return None
         key = (delta.shape[0], self.n_in)

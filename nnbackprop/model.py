@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import _compat, training
+from .flat import FlatStore
 from .layers import Dense
 
 KEPT, SPENT = "kept", "spent"  # the last forward pass: available to backward, or consumed
@@ -56,6 +57,7 @@ class Sequential:
         rng = np.random.default_rng(seed)
         for layer in layers:
             layer.build(self.xp, self.dtype, self.device, rng)
+        self._flatten()
         self._forward_state = None  # None, KEPT or SPENT: what backward may pair with
         self._workspace: dict = {}  # the training step's reusable buffers (Dense.train_backward)
         self.optimizer = None  # set by fit, saved with the model
@@ -305,8 +307,53 @@ class Sequential:
         self._set_parameters_unchecked([self.xp.asarray(p, copy=True) for p in params])
 
     def _set_parameters_unchecked(self, params: Sequence[Any]) -> None:
+        """Make ``params`` the parameters: copied into the flat store's views where
+        the model has one (the caller's arrays are never aliased), else rebound."""
+        store = self._flat
+        if store is not None and all(map(_compat.is_writeable, store.param_views)):
+            for view, p in zip(store.param_views, params):
+                if p is not view:
+                    view[...] = p
+            return
+        if store is not None:  # a user made the live arrays read-only: no flat store from now on
+            self._flat = None
+            for layer in self.layers:
+                layer._grad_out = None
         for i, layer in enumerate(self.layers):
             layer._W, layer._b = params[2 * i], params[2 * i + 1]
+
+    # the flat store (nnbackprop.flat) ----------------------------------------------
+    def _flatten(self) -> None:
+        """Lay the parameters, and the training step's gradients, end to end in one
+        buffer each, where the namespace lets arrays be written in place; an
+        optimizer may then update all of them in one go (see :meth:`_flat_buffers`)."""
+        params = self.parameters()
+        self._flat = None
+        if not _compat.is_writeable(params[0]):
+            for layer in self.layers:
+                layer._grad_out = None
+            return
+        store = FlatStore(self.xp, [tuple(p.shape) for p in params], self.dtype, self.device)
+        for i, layer in enumerate(self.layers):
+            W, b = store.param_views[2 * i], store.param_views[2 * i + 1]
+            W[...], b[...] = layer._W, layer._b
+            layer._W, layer._b = W, b
+            layer._grad_out = (store.grad_views[2 * i], store.grad_views[2 * i + 1])
+        self._flat = store
+
+    def _flat_buffers(self) -> tuple[Any, Any] | None:
+        """(parameters (n,), gradients (n,)) end to end, while every parameter and
+        gradient is still its view of the flat store; else None (a user's backward
+        made new gradient arrays, say), and updates go parameter by parameter."""
+        store = self._flat
+        if store is None:
+            return None
+        pv, gv = store.param_views, store.grad_views
+        for i, layer in enumerate(self.layers):
+            if layer._W is not pv[2 * i] or layer._b is not pv[2 * i + 1] \
+                    or layer.dW is not gv[2 * i] or layer.db is not gv[2 * i + 1]:
+                return None
+        return store.params, store.grads
 
     def config(self) -> dict:
         return {"layers": [layer.config() for layer in self.layers]}

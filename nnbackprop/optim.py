@@ -70,6 +70,7 @@ class Optimizer:
         self.state: OptState | None = None
         self._trusted: tuple | None = None  # (state, params) of the last in-place step
         self._scratch: dict = {}  # the in-place update's block buffer (see _compat.axpby_)
+        self._flat_slots: tuple | None = None  # (slot buffers (n,), their first views): see _flat_arrays
 
     def _axpby_(self, x: Any, a: float, b: float, y: Any) -> Any:
         """``x <- a x + b y`` in x's own buffer (the in-place path); returns x."""
@@ -148,11 +149,18 @@ class Optimizer:
                 and all(p is q for p, q in zip(params, self._trusted[1])):
             # the very arrays this optimizer updated in place last step, against the
             # state it left: the checks below already passed for them
-            new_params, self.state = self._apply_trusted(params, grads, self.state, self._axpby_, model.xp)
-            self._trusted = (self.state, new_params)
+            flat = self._flat_arrays(model)
+            if flat is not None:  # one update over all parameters laid end to end
+                p, g, slots = flat
+                t = self.state.t
+                self._rule(self._axpby_, model.xp, p, g, slots, float(self.lr(t)), t + 1)
+                self.state = OptState(t + 1, self.state.slots)
+            else:
+                params, self.state = self._apply_trusted(params, grads, self.state, self._axpby_, model.xp)
+            self._trusted = (self.state, params)
             return
         if self.state is None:
-            self.state = self.init(params)
+            self.state = self._init_for(model, params)
         arrays = params + [a for k in self.slot_names for a in self.state.slots.get(k, ())]
         if self.slot_names and self.state.slots[self.slot_names[0]]:
             held = _compat.namespace_of(self.state.slots[self.slot_names[0]][0])
@@ -170,9 +178,40 @@ class Optimizer:
         self._trusted = (self.state, new_params) if in_place else None
         model._set_parameters_unchecked(new_params)
 
+    # the flat layout (nnbackprop.flat) ----------------------------------------------
+    def _init_for(self, model: Any, params: list) -> OptState:
+        """:meth:`init` for ``model``; where the model lays its parameters end to end,
+        the slots are laid out the same way (views of one buffer per slot)."""
+        store = getattr(model, "_flat", None)
+        self._flat_slots = None
+        if store is None or not self.slot_names:
+            return self.init(params)
+        bases = tuple(model.xp.zeros_like(store.params) for _ in self.slot_names)
+        views = [store.tile(b) for b in bases]
+        self._flat_slots = (bases, tuple(v[0] for v in views))
+        return OptState(0, {k: tuple(v) for k, v in zip(self.slot_names, views)})
+
+    def _flat_arrays(self, model: Any) -> tuple | None:
+        """(parameters (n,), gradients (n,), slot buffers) end to end, while the model's
+        parameters and gradients and this optimizer's slots are all still views of
+        their flat buffers; else None (the update then goes parameter by parameter).
+        Every rule is elementwise, so both give the same numbers."""
+        bufs = model._flat_buffers() if hasattr(model, "_flat_buffers") else None
+        if bufs is None:
+            return None
+        if not self.slot_names:
+            return (*bufs, ())
+        if self._flat_slots is None:
+            return None
+        bases, firsts = self._flat_slots
+        if any(self.state.slots[k][0] is not f for k, f in zip(self.slot_names, firsts)):
+            return None  # the state was replaced (restore, load_state_dict, to)
+        return (*bufs, bases)
+
     def reset(self) -> None:
         """Forget the state (it is rebuilt on the next :meth:`step`)."""
         self.state = None
+        self._flat_slots = None
 
     def state_dict(self) -> dict:
         """``{"name", "config", "t", "slots": {slot: [arrays in parameter order]}}``.
@@ -188,6 +227,7 @@ class Optimizer:
     def load_state_dict(self, d: dict) -> None:
         """Restore hyperparameters (schedule state included), t and slot arrays
         (copied, kept in their own namespace) from :meth:`state_dict`'s dict."""
+        self._flat_slots = None
         if not isinstance(d, dict) or not {"name", "t", "slots"} <= set(d):
             raise ValueError("an optimizer state dict needs 'name', 't' and 'slots'")
         if str(d["name"]).lower() != self.name:
@@ -217,11 +257,12 @@ class Optimizer:
     def restore(self, snap: tuple) -> None:
         """Put back a copy of :meth:`snapshot`'s state (``snap`` stays usable)."""
         self.state = _copy_state(snap[0])
-        self._trusted = None
+        self._trusted = self._flat_slots = None
 
     def to(self, xp: Any, device: Any = None) -> Optimizer:
         """Move the slot arrays to namespace ``xp`` on ``device`` (its default if None),
         keeping their dtype; returns self."""
+        self._flat_slots = None  # the slots become separate arrays in the new namespace
         xp = _compat.namespace(xp)
         device = _compat.resolve_device(xp, device)
 
