@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import nox
+from nox.command import CommandFailed
 
 sys.path.insert(0, str(Path(__file__).parent))
 import backends  # noqa: E402
@@ -23,6 +24,7 @@ nox.options.error_on_missing_interpreters = True
 BACKENDS = backends.all_backends()
 PYTHON = "3.11"
 TORCH_PIN = "torch==2.13.0"  # the CPU build on the reference machines; never a plain `torch`
+JAX = "jax"  # a peer in the benchmarks only: plain jax brings the CPU jaxlib, never CUDA
 
 
 def _install_for(session, spec):
@@ -66,6 +68,10 @@ def bench(session):
             if spec.name == "torch" and spec.requirement != TORCH_PIN:
                 session.error(f"torch must be pinned to exactly {TORCH_PIN}, spec says {spec.requirement}")
             session.install(spec.requirement)
+    try:  # the JAX jit peer (CPU jaxlib, ~600 MB); without it its cases skip with the reason
+        session.install(JAX)
+    except CommandFailed:
+        session.warn(f"could not install {JAX}: the JAX jit peer will be skipped")
     label = os.environ.get("BENCH_LABEL", "cpu")
     out = f"benchmarks/results/{label}.json"
     Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
