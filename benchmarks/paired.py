@@ -1,12 +1,16 @@
-"""Interleaved A/B timing: the ratio of two steps measured side by side.
+"""Interleaved timing: nnbackprop's step and its peers measured in the same rounds.
 
-On a shared machine the speed of the cores drifts over seconds (other
-tenants, frequency), so two medians taken a minute apart can differ by 20 %
-for the same code. Here each round times a block of A's calls and then a block
-of B's (B first in every other round), and the result is the median over
-rounds of t_A / t_B, with its quartiles: drift cancels within a round.
+On a shared machine the speed of the cores drifts over seconds and minutes
+(other tenants), and not equally for every kind of work: a step of many small
+calls suffers more than one of a few large matrix products. Two medians taken
+a minute apart, or two pairings run a minute apart, can then disagree by 20 %
+or more. Here each round times a block of calls of every case in turn
+(nnbackprop's step, the hand-written NumPy step, PyTorch eager, the GEMM
+floor), rotating which goes first, and every ratio is the median over rounds of
+the per-round ratio, with its quartiles: all ratios come from the same moments,
+so they agree with each other, and drift cancels.
 
-Each side's time in a round is the median of its block after the first
+Each case's time in a round is the median of its block after the first
 ``discard`` calls. Those first calls are not the library's own: two libraries
 with their own thread pools (OpenBLAS behind NumPy, OpenMP behind PyTorch)
 leave their worker threads spinning for a while after each call, and on a
@@ -24,17 +28,18 @@ from collections.abc import Callable
 import numpy as np
 
 from . import peers
-from .workloads import SIZES, Case, nnbackprop_case
+from .workloads import SIZES, Case, Unavailable, nnbackprop_case
 
-# rounds, calls per side per round, of which the first `discard` are not counted
+# rounds, calls per case per round, of which the first `discard` are not counted
 PLAN = {"tiny": (40, 60, 10), "medium": (20, 14, 4), "large": (7, 3, 1)}
 
-# target name -> builder of the denominator case (the numerator is nnbackprop on NumPy)
-PAIRS: dict[str, Callable] = {
+# peer name -> builder of its case; each is timed against nnbackprop on NumPy
+PEERS: dict[str, Callable] = {
     "numpy_hand": lambda size, dtype: peers.numpy_hand(size, dtype),
     "torch_eager": lambda size, dtype: peers.torch_eager(size, dtype),
     "gemm_floor": lambda size, dtype: peers.gemm_floor("numpy", size, dtype),
 }
+NNB = "nnbackprop"
 
 
 def block_time(case: Case, calls: int, discard: int) -> float:
@@ -49,31 +54,47 @@ def block_time(case: Case, calls: int, discard: int) -> float:
     return float(np.median(times[discard:]))
 
 
-def paired_ratio(a: Case, b: Case, rounds: int, calls: int, discard: int) -> dict:
-    """Median and quartiles of t_a / t_b over ``rounds`` interleaved rounds of blocks."""
+def interleave(cases: dict[str, Case], rounds: int, calls: int, discard: int) -> dict[str, list[float]]:
+    """{name: [seconds per call in round r]}: every round times a block of each case,
+    starting one case further on each round."""
     if not 0 <= discard < calls:
         raise ValueError(f"need 0 <= discard < calls, got discard={discard}, calls={calls}")
-    block_time(a, discard + 1, discard), block_time(b, discard + 1, discard)  # warm-up
-    ratios, ta, tb = [], [], []
+    items = list(cases.items())
+    for _, case in items:  # warm-up
+        block_time(case, discard + 1, discard)
+    times: dict[str, list[float]] = {name: [] for name, _ in items}
     for r in range(rounds):
-        if r % 2:
-            y, x = block_time(b, calls, discard), block_time(a, calls, discard)
-        else:
-            x, y = block_time(a, calls, discard), block_time(b, calls, discard)
-        ratios.append(x / y)
-        ta.append(x)
-        tb.append(y)
+        k = r % len(items)
+        for name, case in items[k:] + items[:k]:
+            times[name].append(block_time(case, calls, discard))
+    return times
+
+
+def summary(num: list[float], den: list[float]) -> dict:
+    """Median and quartiles of the per-round ratios num / den, and each side's median."""
+    ratios = [x / y for x, y in zip(num, den, strict=True)]
     q1, med, q3 = np.percentile(ratios, [25, 50, 75])
-    return {"ratio": float(med), "q1": float(q1), "q3": float(q3), "rounds": rounds, "calls": calls,
-            "discard": discard, "median_a": float(np.median(ta)), "median_b": float(np.median(tb))}
+    return {"ratio": float(med), "q1": float(q1), "q3": float(q3), "rounds": len(ratios),
+            "median_a": float(np.median(num)), "median_b": float(np.median(den))}
 
 
-def measure(size_name: str, peer: str, dtype: str = "float32", plan: tuple | None = None) -> dict:
-    """nnbackprop's training step on NumPy against ``peer`` at ``size_name``.
-
-    ``plan`` = (rounds, calls, discard) overrides :data:`PLAN` (the smoke test runs one round).
-    """
+def measure(size_name: str, dtype: str = "float32", plan: tuple | None = None) -> dict:
+    """nnbackprop's training step on NumPy and every available peer at ``size_name``,
+    interleaved. Returns ``{"pairs": {peer: summary of nnbackprop / peer},
+    "peer_floor": {peer: summary of peer / GEMM floor}, "skipped": {peer: why},
+    "plan": [rounds, calls, discard]}``. ``plan`` overrides :data:`PLAN`."""
     size = SIZES[size_name]
-    a = nnbackprop_case("step", "numpy", size, dtype)
-    b = PAIRS[peer](size, dtype)
-    return paired_ratio(a, b, *(plan or PLAN[size_name]))
+    cases, skipped = {NNB: nnbackprop_case("step", "numpy", size, dtype)}, {}
+    for name, build in PEERS.items():
+        try:
+            cases[name] = build(size, dtype)
+        except Unavailable as exc:
+            skipped[name] = str(exc)
+    plan = tuple(plan or PLAN[size_name])
+    times = interleave(cases, *plan)
+    out = {"pairs": {p: summary(times[NNB], times[p]) for p in cases if p != NNB},
+           "peer_floor": {}, "skipped": skipped, "plan": list(plan)}
+    if "gemm_floor" in times:
+        out["peer_floor"] = {p: summary(times[p], times["gemm_floor"]) for p in cases
+                             if p not in (NNB, "gemm_floor")}
+    return out

@@ -86,12 +86,20 @@ def _fake_results():
                                                   "accuracy_std": 0.01, "accuracies": [0.94, 0.96],
                                                   "epochs": 1},
                      "stats": {"median": 1.0, "iqr": 0.1, "rounds": 5, "iterations": 1}})
+    pair = {"ratio": 0.9, "q1": 0.85, "q3": 0.95, "median_a": 0.009, "median_b": 0.01, "rounds": 3}
+    rows.append({"name": "paired-tiny", "extra_info": {"impl": "paired", "phase": "paired", "backend": "numpy",
+                                                       "size": "tiny", "dtype": "float32",
+                                                       "pairs": {"numpy_hand": pair},
+                                                       "peer_floor": {"numpy_hand": {**pair, "ratio": 1.4}}},
+                 "stats": {"median": 1.0, "iqr": 0.0, "rounds": 1, "iterations": 1}})
     return {"machine_info": {"versions": {"numpy": np.__version__}}, "commit_info": {}, "benchmarks": rows}
 
 
 def test_report_renders(tmp_path):
     text = report.render(_fake_results(), plot_rel="plot.png", notes="## Notes")
-    assert "| step / hand-written NumPy step | tiny | ≤ 1.10× | — | 1.00× | met |" in text
+    assert "| step / hand-written NumPy step | tiny | ≤ 1.10× | 0.90× [0.85, 0.95] | 1.00× | met |" in text
+    assert "| step / hand-written NumPy step | medium | ≤ 1.10× | — | 1.00× | met |" in text
+    assert "| (reference, no target) hand-written NumPy step / GEMM floor | tiny | — | 1.40× [0.85, 0.95] |" in text
     assert "| peak memory / budget | tiny | ≤ 1.30× | — | 1.200× | met |" in text
     assert "| digits fit time / scikit-learn at ≥ its accuracy (adam) | — | ≤ 0.60× | — | 1.00× " in text
     assert "0.950 ± 0.010 (2 seeds)" in text and "## Notes" in text
@@ -124,22 +132,25 @@ class _FakeClock:
         return self.now
 
 
-def test_paired_ratio_drops_the_first_calls_of_each_block(monkeypatch):
-    """Block timing without a real clock: A costs 2 units, B 1, and the first call of every
-    block costs 100 (another library's threads still spinning). The ratio must be exactly 2."""
+def test_interleave_drops_the_first_calls_of_each_block(monkeypatch):
+    """Interleaved timing without a real clock: A costs 2 units, B 1 and C 4, and the
+    first call of every block costs 100 (another library's threads still spinning).
+    Every round runs each case once, rotating the first; the ratios come out exact."""
     clock = _FakeClock()
     monkeypatch.setattr(paired.time, "perf_counter", clock)
+    order = []
 
-    def costs(unit):
+    def costs(name, unit):
         state = {"last": None}
 
         def fn():
             first = state["last"] is not clock.block
             state["last"] = clock.block
             clock.now += 100.0 if first else unit
+            if first:
+                order.append(name)
         return fn
 
-    a, b = workloads.Case(costs(2.0)), workloads.Case(costs(1.0))
     real_block_time = paired.block_time
 
     def block_time(case, calls, discard):
@@ -147,24 +158,28 @@ def test_paired_ratio_drops_the_first_calls_of_each_block(monkeypatch):
         return real_block_time(case, calls, discard)
 
     monkeypatch.setattr(paired, "block_time", block_time)
-    r = paired.paired_ratio(a, b, rounds=4, calls=5, discard=1)
-    assert r["ratio"] == r["q1"] == r["q3"] == 2.0
-    assert r["median_a"] == 2.0 and r["median_b"] == 1.0
-    r = paired.paired_ratio(a, b, rounds=4, calls=3, discard=0)  # first call kept: the median still drops it
-    assert r["ratio"] == 2.0
+    cases = {n: workloads.Case(costs(n, u)) for n, u in (("A", 2.0), ("B", 1.0), ("C", 4.0))}
+    times = paired.interleave(cases, rounds=3, calls=5, discard=1)
+    assert times == {"A": [2.0] * 3, "B": [1.0] * 3, "C": [4.0] * 3}
+    assert order[3:] == ["A", "B", "C", "B", "C", "A", "C", "A", "B"]  # after the warm-up, rotating
+    r = paired.summary(times["A"], times["B"])
+    assert r["ratio"] == r["q1"] == r["q3"] == 2.0 and r["median_a"] == 2.0 and r["median_b"] == 1.0
+    times = paired.interleave(cases, rounds=2, calls=3, discard=0)  # first call kept: the median drops it
+    assert paired.summary(times["C"], times["A"])["ratio"] == 2.0
     with pytest.raises(ValueError, match="discard"):
-        paired.paired_ratio(a, b, rounds=1, calls=2, discard=2)
+        paired.interleave(cases, rounds=1, calls=2, discard=2)
 
 
-@pytest.mark.parametrize("peer", list(paired.PAIRS))
-def test_paired_measure_runs_once(peer):
-    """Each target pairing at the tiny size, one round: nnbackprop's step and the peer's both run."""
-    try:
-        r = paired.measure("tiny", peer, plan=(1, 2, 1))
-    except workloads.Unavailable as exc:
-        pytest.skip(str(exc))
-    assert r["rounds"] == 1 and r["median_a"] > 0 and r["median_b"] > 0
-    assert r["ratio"] == pytest.approx(r["median_a"] / r["median_b"])
+def test_paired_measure_runs_once():
+    """nnbackprop and every peer at the tiny size, one round: each installed peer gets a
+    ratio, each missing one its reason, and the hand-written step its ratio to the floor."""
+    r = paired.measure("tiny", plan=(1, 2, 1))
+    assert set(r["pairs"]) | set(r["skipped"]) == set(paired.PEERS)
+    assert "numpy_hand" in r["pairs"] and "gemm_floor" in r["pairs"]
+    for v in r["pairs"].values():
+        assert v["rounds"] == 1 and v["ratio"] == pytest.approx(v["median_a"] / v["median_b"])
+    f = r["peer_floor"]["numpy_hand"]
+    assert f["median_b"] == r["pairs"]["gemm_floor"]["median_b"]
 
 
 @pytest.mark.parametrize("size", list(workloads.SIZES))
