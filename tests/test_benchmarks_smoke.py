@@ -80,12 +80,13 @@ def _fake_results():
                 extra["memory"] = {"peak_bytes": 120, "budget_bytes": 100, "ratio": 1.2, "budget": {}}
             rows.append({"name": impl + size, "extra_info": extra,
                          "stats": {"median": 0.01, "iqr": 0.001, "rounds": 5, "iterations": 1}})
-    for impl in ("nnbackprop", "sklearn"):
-        rows.append({"name": impl, "extra_info": {"impl": impl, "phase": "fit", "backend": "numpy",
-                                                  "config": "adam", "solver": "adam", "accuracy": 0.95,
-                                                  "accuracy_std": 0.01, "accuracies": [0.94, 0.96],
-                                                  "epochs": 1},
-                     "stats": {"median": 1.0, "iqr": 0.1, "rounds": 5, "iterations": 1}})
+    fits = {impl: {"impl": impl, "solver": "adam", "lr": 1e-3, "batch": 200, "epochs": 1, "n_train": 10,
+                   "median": 1.0, "iqr": 0.1, "accuracy": 0.95, "accuracy_std": 0.01, "accuracies": [0.94, 0.96]}
+            for impl in ("nnbackprop", "sklearn")}
+    rows.append({"name": "digits", "extra_info": {"impl": "digits", "phase": "fit", "backend": "numpy",
+                                                  "config": "adam", "fits": fits,
+                                                  "ratio": {"ratio": 0.5, "q1": 0.45, "q3": 0.55}},
+                 "stats": {"median": 2.0, "iqr": 0.0, "rounds": 1, "iterations": 1}})
     pair = {"ratio": 0.9, "q1": 0.85, "q3": 0.95, "median_a": 0.009, "median_b": 0.01, "rounds": 3}
     rows.append({"name": "paired-tiny", "extra_info": {"impl": "paired", "phase": "paired", "backend": "numpy",
                                                        "size": "tiny", "dtype": "float32",
@@ -101,7 +102,8 @@ def test_report_renders(tmp_path):
     assert "| step / hand-written NumPy step | medium | ≤ 1.10× | — | 1.00× | met |" in text
     assert "| (reference, no target) hand-written NumPy step / GEMM floor | tiny | — | 1.40× [0.85, 0.95] |" in text
     assert "| peak memory / budget | tiny | ≤ 1.30× | — | 1.200× | met |" in text
-    assert "| digits fit time / scikit-learn at ≥ its accuracy (adam) | — | ≤ 0.60× | — | 1.00× " in text
+    assert ("| digits fit time / scikit-learn at ≥ its accuracy (adam) | — | ≤ 0.60× | 0.50× [0.45, 0.55] "
+            "| accuracy 0.950 vs 0.950 | met |") in text
     assert "0.950 ± 0.010 (2 seeds)" in text and "## Notes" in text
 
 
