@@ -293,7 +293,8 @@ def plot(rs: list[dict], path: Path) -> None:
         ax.axhline(1.0, color="black", lw=0.8)
         ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(sizes))], sizes)
         ax.set_ylabel("step time / hand-written NumPy step (lower is faster)")
-        ax.set_title(f"training step, {dtype} (medians of one run)")
+        ax.set_title(f"training step, {dtype}: separate medians, minutes apart\n"
+                     f"(noisy on a shared machine; the targets use interleaved rounds)", fontsize=9)
         ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -311,7 +312,10 @@ def render(data: dict, plot_rel: str | None = None, notes: str | None = None, so
     lines += machine_section(data)
     lines += targets_section(ix, rs)
     if plot_rel:
-        lines += [f"![training step time per backend and size]({plot_rel})", ""]
+        lines += [f"![training step time per backend and size]({plot_rel})", "",
+                  "The plot shows separately timed medians, cases taken minutes apart on a shared machine, "
+                  "so it carries that drift. Read it for scale; the ratios in the targets table come "
+                  "from interleaved rounds.", ""]
     lines += step_tables(ix, rs)
     lines += phase_table(ix, rs)
     lines += memory_table(rs)
