@@ -6,18 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_optim import KINDS as OPTIMIZERS
 
 import nnbackprop as nb
 from nnbackprop import optim
-
-OPTIMIZERS = {
-    "sgd": lambda: optim.SGD(0.05),
-    "sgd_nesterov_wd": lambda: optim.SGD(0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
-    "adagrad": lambda: optim.Adagrad(0.05),
-    "rmsprop": lambda: optim.RMSprop(0.01),
-    "adam": lambda: optim.Adam(0.01),
-    "adamw": lambda: optim.AdamW(0.01, weight_decay=0.1),
-}
 
 
 def _net(be):
