@@ -168,12 +168,13 @@ class Sequential:
         Y is dead once the loss has J and dJ/dY, so the loss may write dJ/dY over
         it: one (N, n_out) array less at the peak of the step."""
         xp = self.xp
-        if loss.fresh_grad and not self.layers[-1].activation.backward_uses_a:
+        fresh = getattr(loss, "fresh_grad", False)  # dJ/dY is a new array the model may overwrite
+        if fresh and not self.layers[-1].activation.backward_uses_a:
             J, dY = loss.value_and_grad_(Y, T, xp)
         else:
             J, dY = loss.value_and_grad(Y, T, xp)
         del Y
-        if getattr(loss, "fresh_grad", False):
+        if fresh:
             pending = [dY]
             del dY
             self._train_backward(pending)
