@@ -3,10 +3,10 @@ the Python Array API standard so the same code runs on NumPy, CuPy, PyTorch,
 array-api-strict and any other compatible namespace."""
 
 from . import activations, callbacks, init, losses, metrics, optim, schedules, training
-from .checkpoint import CheckpointError, load
+from .checkpoint import CheckpointError
 from .gradcheck import gradient_check
-from .layers import Dense
-from .model import Sequential
+from .layers import Dense, Layer
+from .model import Sequential, load
 from .training import History, TrainingDiverged
 
 __version__ = "0.1.0"
@@ -23,7 +23,7 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
-    "CheckpointError", "Dense", "History", "Sequential", "TrainingDiverged", "activations",
+    "CheckpointError", "Dense", "History", "Layer", "Sequential", "TrainingDiverged", "activations",
     "callbacks", "gradient_check", "init", "load", "losses", "metrics", "optim", "schedules",
     "training", "__version__",
 ]

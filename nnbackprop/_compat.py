@@ -34,6 +34,8 @@ __all__ = [
     "from_host",
     "check_array",
     "is_writeable",
+    "writer",
+    "on_host",
 ]
 
 
@@ -221,11 +223,46 @@ def from_host(xp: ModuleType, a: np.ndarray, dtype: Any = None, device: Any = No
     return xp.asarray(np.ascontiguousarray(a), dtype=dtype, device=device)
 
 
+_WRITERS: dict = {}  # array type -> the module whose out= functions write it, or None
+
+#: Off in tests that compare the in-place kernels with their generic Array API forms.
+INPLACE = True
+
+
+def writer(x: Any) -> ModuleType | None:
+    """The module whose functions may write ``x`` in place (``out=x``, ``x[...] = v``),
+    or None where the library must not write it.
+
+    NumPy (a writeable array), CuPy and PyTorch (a tensor outside autograd) all
+    have ``matmul(out=)``, ``multiply(out=)``, ``exp(out=)``, ``sum(axis=, out=)``
+    with one meaning; array-api-strict, JAX and read-only arrays get None, and
+    every caller then takes the generic Array API expression.
+    """
+    if not INPLACE:
+        return None
+    t = type(x)
+    if t is np.ndarray:
+        return np if x.flags.writeable else None
+    m = _WRITERS.get(t, False)
+    if m is False:
+        m = None
+        if array_api_compat.is_cupy_array(x) or array_api_compat.is_torch_array(x):
+            m = importlib.import_module(t.__module__.split(".")[0])
+        _WRITERS[t] = m
+    if m is not None and getattr(x, "requires_grad", False):
+        return None
+    return m
+
+
 def is_writeable(x: Any) -> bool:
-    """Whether ``x`` may be updated in place (``x[...] = v``) by this library."""
-    if isinstance(x, np.ndarray):
-        return bool(x.flags.writeable)
-    return array_api_compat.is_cupy_array(x) or array_api_compat.is_torch_array(x)
+    """Whether this library may update ``x`` in place (see :func:`writer`)."""
+    return writer(x) is not None
+
+
+def on_host(x: Any) -> bool:
+    """Whether ``x`` is a NumPy array: host memory, where work in cache-sized
+    blocks pays and reading a value costs no device synchronisation."""
+    return type(x) is np.ndarray
 
 
 def check_array(x: Any, *, name: str, xp: ModuleType, device: Any) -> None:
@@ -267,146 +304,3 @@ def quiet_float_errors():
 
 
 _NUMPY_NS = array_api_compat.array_namespace(np.empty(0))
-
-
-# Fast paths -----------------------------------------------------------------
-# In-place kernels for arrays the library itself just created (so nobody else
-# holds them). Where the array's library lets us write it (NumPy, PyTorch),
-# the result overwrites the input buffer: one pass over memory, no new array.
-# Everything else (array-api-strict, read-only arrays, JAX, ...) gets the
-# generic Array API expression. tests/test_fastpath.py checks each fast path
-# equals its generic form on every backend (switching FAST_PATHS off).
-
-FAST_PATHS = True
-
-
-def _own_numpy(x: Any) -> bool:
-    return FAST_PATHS and type(x) is np.ndarray and x.flags.writeable
-
-
-def _own_torch(x: Any) -> bool:
-    return FAST_PATHS and array_api_compat.is_torch_array(x) and not x.requires_grad
-
-
-def relu_(z: Any, xp: ModuleType) -> Any:
-    """max(z, 0) for z (N, n); may overwrite ``z``."""
-    if _own_numpy(z):
-        return np.maximum(z, 0, out=z)
-    if _own_torch(z):
-        return z.relu_()
-    return xp.where(z < 0, xp.zeros_like(z), z)
-
-
-def relu_backward_(dA: Any, a: Any, xp: ModuleType) -> Any:
-    """dA * 1[a > 0] for dA, a = relu(z) (N, n); may overwrite ``dA``."""
-    if _own_numpy(dA):
-        return np.multiply(dA, a > 0, out=dA)
-    if _own_torch(dA):
-        return dA.masked_fill_(a <= 0, 0)
-    return xp.where(a > 0, dA, xp.zeros_like(dA))
-
-
-def relu_backward_into_a(dA: Any, a: Any) -> Any:
-    """dA * 1[a > 0] written over ``a`` = relu(z): the mask 1[a > 0] goes into
-    a's own buffer, then dA multiplies it there. No temporary, and dA's buffer
-    is free afterwards. ``None`` where ``a`` cannot be written (the caller then
-    uses :func:`relu_backward_`)."""
-    if _own_numpy(a):
-        np.greater(a, 0, out=a)  # np.sign would do, but is unvectorised: 30x slower
-        return np.multiply(a, dA, out=a)
-    if _own_torch(a):
-        return a.gt_(0).mul_(dA)
-    return None
-
-
-_BLOCK = 40 << 10  # most elements per block of axpby_ (160 KiB in float32): scratch that stays in cache
-
-
-def axpby_(x: Any, a: float, b: float, y: Any, scratch: dict | None = None) -> Any:
-    """x <- a x + b y in x's own buffer (x, y of one shape); returns x.
-
-    With a ``scratch`` dict (the caller's, kept across calls), large NumPy
-    arrays go in equal blocks of at most 40 Ki elements through one buffer kept
-    there, so ``b * y`` never makes a full-size temporary: one pass less over
-    memory, and a peak that grows by one block, not by the largest parameter.
-    Elsewhere the plain in-place operators. Same operations in the same order
-    either way, so the results agree bit for bit.
-    """
-    if a != 1.0:
-        x *= a
-    if b == 1.0:
-        x += y
-        return x
-    if scratch is not None and _own_numpy(x) and x.size > _BLOCK and x.flags.c_contiguous \
-            and type(y) is np.ndarray and y.flags.c_contiguous and y.dtype == x.dtype:
-        xf, yf = x.reshape(-1), y.reshape(-1)
-        step = -(-xf.size // -(-xf.size // _BLOCK))  # ceil(size / number of blocks)
-        tmp = scratch.get(x.dtype)
-        if tmp is None or tmp.size < step:
-            tmp = scratch[x.dtype] = np.empty(_BLOCK, dtype=x.dtype)
-        for i in range(0, xf.size, step):
-            xs, ys = xf[i:i + step], yf[i:i + step]
-            xs += np.multiply(ys, b, out=tmp[:ys.size])
-        return x
-    x += b * y
-    return x
-
-
-def sum_rows(a: Any, xp: ModuleType, out: Any = None) -> Any:
-    """sum over the rows of a (N, n): (n,), the training step's db. On NumPy the
-    ufunc's own reduction (without the compatibility wrapper's per-call cost),
-    written into ``out`` when it is a writeable NumPy array of the result's shape
-    and dtype (a buffer the caller owns); otherwise a new array."""
-    if FAST_PATHS and type(a) is np.ndarray:
-        if out is not None and _own_numpy(out) and out.shape == a.shape[1:] and out.dtype == a.dtype:
-            return np.add.reduce(a, axis=0, out=out)
-        return np.add.reduce(a, axis=0)
-    return xp.sum(a, axis=0)
-
-
-def matmul_into(a: Any, b: Any, out: Any) -> Any:
-    """a (m, k) @ b (k, n), written into ``out`` (m, n) when it is a writeable
-    NumPy array of the result's shape and dtype (a buffer the caller owns and
-    reuses across steps: no new array, no page faults inside the GEMM);
-    otherwise a new array. ``out`` must not overlap ``a`` or ``b``."""
-    if (out is not None and _own_numpy(out) and type(a) is np.ndarray and type(b) is np.ndarray
-            and out.shape == (a.shape[0], b.shape[1]) and out.dtype == a.dtype == b.dtype):
-        return np.matmul(a, b, out=out)
-    return a @ b
-
-
-def _label_out_of_range(labels: np.ndarray, n_classes: int) -> bool:
-    """Whether any label is outside [0, n_classes): one reduction (a negative signed
-    label read as unsigned is larger than any class index)."""
-    unsigned = labels.view(labels.dtype.str.replace("i", "u")) if labels.dtype.kind == "i" else labels
-    return bool(unsigned.max() >= n_classes)
-
-
-def softmax_xent_labels(z: Any, labels: Any, out: Any = None) -> tuple[Any, Any] | None:
-    """(J, dJ/dz) of mean softmax cross-entropy on logits z (N, C), labels (N,) int.
-
-    NumPy only (gathers and scatters with integer index arrays, which the
-    standard lacks): J = mean(log sum_c e^(z - max) - (z - max)[label]),
-    dJ/dz = (softmax(z) - onehot) / N in one new (N, C) array, ``z`` untouched;
-    or, with ``out=z`` where z may be written, in z's own buffer.
-    ``None`` for other arrays, and for labels outside [0, C) (which the
-    training step does not check; fit does): the caller then uses the generic
-    one-hot form, where such a label gives a zero row, as on every backend.
-    """
-    if not FAST_PATHS or type(z) is not np.ndarray or type(labels) is not np.ndarray:
-        return None
-    n = z.shape[0]
-    if n == 0 or _label_out_of_range(labels, z.shape[1]):  # host memory: no device read
-        return None
-    rows = np.arange(n)
-    out = out if out is z and _own_numpy(z) else None
-    g = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
-    picked = g[rows, labels]
-    np.exp(g, out=g)
-    s = g.sum(axis=1, keepdims=True)
-    J = (np.log(s).sum(dtype=z.dtype) - picked.sum(dtype=z.dtype)) / z.dtype.type(n)
-    g /= s                        # softmax(z)
-    g[rows, labels] -= 1          # - onehot
-    g *= z.dtype.type(1 / n)      # / N
-    return np.asarray(J, dtype=z.dtype), g
-

@@ -10,10 +10,13 @@ forms from the seeds, written in terms of what the forward pass kept:
     softmax   delta_i   = a_i (dA_i - sum_j dA_j a_j)   (no Jacobian formed)
 
 Every built-in derivative needs only the output a (relu: a > 0 exactly where
-z > 0), so a layer may compute A in Z's own buffer (``forward_``) and keep
-just A; and ``backward_`` may turn dJ/dA into delta in dJ/dA's buffer. Those
-two in-place forms are for arrays the layer owns; the plain forms never
-overwrite their inputs.
+z > 0), so a layer may compute A in Z's own buffer and keep just A. Both
+passes take ``out=``: a buffer the caller owns and no longer needs (z for the
+forward; dA or a for the backward) that the result may be written into. Where
+the array's library can write it (:func:`nnbackprop._compat.writer`) ReLU does
+so, one pass over memory and no new array; everywhere else, and for the other
+activations, ``out`` is ignored and the generic Array API expression returns a
+new array. Both forms are tested equal on every backend.
 """
 
 from __future__ import annotations
@@ -24,32 +27,23 @@ from . import _compat
 
 
 class Activation:
-    """Base class: ``forward(z, xp) -> a`` and ``backward(dA, z, a, xp) -> delta``."""
+    """Base class: ``forward(z, xp, out=None) -> a`` and
+    ``backward(dA, z, a, xp, out=None) -> delta = dJ/dA * g'(z)``, both (N, n)."""
 
     name = "activation"
     #: whether ``backward`` reads z; if not, layers keep only a = g(z) (z may be None)
     backward_uses_z = True
-    #: whether ``backward`` reads a; if not, a is free once the next step has read it
+    #: whether ``backward`` reads a; if not, a is free once the next layer has read it
     backward_uses_a = True
 
-    def forward(self, z: Any, xp: Any) -> Any:
+    def forward(self, z: Any, xp: Any, out: Any = None) -> Any:
+        """g(z); may be written into ``out`` (z itself, which the caller owns)."""
         raise NotImplementedError
 
-    def backward(self, dA: Any, z: Any, a: Any, xp: Any) -> Any:
+    def backward(self, dA: Any, z: Any, a: Any, xp: Any, out: Any = None) -> Any:
+        """delta = dA * g'(z); may be written into ``out`` (dA or a, which the
+        caller owns and no longer needs)."""
         raise NotImplementedError
-
-    def forward_(self, z: Any, xp: Any) -> Any:
-        """g(z), allowed to overwrite ``z`` (which the caller owns)."""
-        return self.forward(z, xp)
-
-    def backward_(self, dA: Any, z: Any, a: Any, xp: Any) -> Any:
-        """delta, allowed to overwrite ``dA`` (which the caller owns)."""
-        return self.backward(dA, z, a, xp)
-
-    def backward_into_a(self, dA: Any, a: Any) -> Any:
-        """delta written over ``a`` (which the caller owns and no longer needs), or
-        ``None`` where this activation or namespace cannot do that."""
-        return None
 
     def config(self) -> dict:
         """JSON-friendly description, enough for :func:`get` to rebuild it."""
@@ -72,10 +66,10 @@ class Identity(Activation):
     name = "identity"
     backward_uses_z = backward_uses_a = False
 
-    def forward(self, z, xp):
+    def forward(self, z, xp, out=None):
         return z
 
-    def backward(self, dA, z, a, xp):
+    def backward(self, dA, z, a, xp, out=None):
         return dA
 
 
@@ -85,11 +79,11 @@ class Sigmoid(Activation):
     name = "sigmoid"
     backward_uses_z = False
 
-    def forward(self, z, xp):
+    def forward(self, z, xp, out=None):
         e = xp.exp(-xp.abs(z))
         return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
-    def backward(self, dA, z, a, xp):
+    def backward(self, dA, z, a, xp, out=None):
         return dA * a * (1 - a)
 
 
@@ -97,10 +91,10 @@ class Tanh(Activation):
     name = "tanh"
     backward_uses_z = False
 
-    def forward(self, z, xp):
+    def forward(self, z, xp, out=None):
         return xp.tanh(z)
 
-    def backward(self, dA, z, a, xp):
+    def backward(self, dA, z, a, xp, out=None):
         return dA * (1 - a * a)
 
 
@@ -110,20 +104,22 @@ class ReLU(Activation):
     name = "relu"
     backward_uses_z = False
 
-    def forward(self, z, xp):
-        return xp.where(z < 0, xp.zeros_like(z), z)  # NaN stays NaN, as in max(z, 0)
+    def forward(self, z, xp, out=None):
+        m = _compat.writer(out)
+        if m is None:
+            return xp.where(z < 0, xp.zeros_like(z), z)  # NaN stays NaN, as in max(z, 0)
+        if hasattr(m, "clamp_min"):  # a maximum that takes a Python scalar
+            return m.clamp_min(z, 0, out=out)
+        return m.maximum(z, 0, out=out)
 
-    def backward(self, dA, z, a, xp):
-        return xp.where(a > 0, dA, xp.zeros_like(dA))
-
-    def forward_(self, z, xp):
-        return _compat.relu_(z, xp)
-
-    def backward_(self, dA, z, a, xp):
-        return _compat.relu_backward_(dA, a, xp)
-
-    def backward_into_a(self, dA, a):
-        return _compat.relu_backward_into_a(dA, a)
+    def backward(self, dA, z, a, xp, out=None):
+        m = _compat.writer(out)
+        if m is None:
+            return xp.where(a > 0, dA, xp.zeros_like(dA))
+        if out is dA:
+            return m.multiply(dA, a > 0, out=out)
+        m.greater(a, 0, out=out)  # the mask 1[a > 0] in out's buffer (a's, usually): no temporary
+        return m.multiply(out, dA, out=out)
 
 
 class LeakyReLU(Activation):
@@ -138,10 +134,10 @@ class LeakyReLU(Activation):
             raise ValueError(f"leaky_relu slope must be in [0, 1), got {slope}")
         self.slope = slope
 
-    def forward(self, z, xp):
+    def forward(self, z, xp, out=None):
         return xp.where(z > 0, z, self.slope * z)
 
-    def backward(self, dA, z, a, xp):
+    def backward(self, dA, z, a, xp, out=None):
         return xp.where(a > 0, dA, self.slope * dA)
 
     def config(self):
@@ -154,11 +150,11 @@ class Softmax(Activation):
     name = "softmax"
     backward_uses_z = False
 
-    def forward(self, z, xp):
+    def forward(self, z, xp, out=None):
         e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
         return e / xp.sum(e, axis=1, keepdims=True)
 
-    def backward(self, dA, z, a, xp):
+    def backward(self, dA, z, a, xp, out=None):
         return a * (dA - xp.sum(dA * a, axis=1, keepdims=True))
 
 

@@ -68,7 +68,7 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, run):
         if self.restore_best_weights and self._best_params is not None:
-            run.model._set_parameters_unchecked(self._best_params)
+            run.model.store.assign(self._best_params)
 
 
 class Convergence(Callback):

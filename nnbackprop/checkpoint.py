@@ -14,6 +14,7 @@ leaves no stray file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -25,7 +26,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from . import _compat
+from . import _compat, losses, optim
+from .layers import layer_from_config
 
 MARKER = "nnbackprop-checkpoint"
 VERSION = 1
@@ -111,31 +113,44 @@ def _naming(exc: OSError, path: Path) -> OSError:
     return OSError(exc.errno, exc.strerror or str(exc), os.fspath(path))
 
 
-def load(path: str | os.PathLike, xp: Any = None, device: Any = None) -> Any:
-    """Rebuild a model saved by :func:`save` in namespace ``xp`` on ``device``.
+@dataclasses.dataclass
+class Saved:
+    """A checked checkpoint file: what :meth:`nnbackprop.Sequential.load` builds a model from."""
 
-    The optimizer (if one was saved) comes back as ``model.optimizer`` with its
-    state, ready to continue training; the loss as ``model.loss``. A file that
-    is not a well-formed checkpoint raises :class:`CheckpointError` naming the
-    path and what is wrong, before anything is built.
-    """
-    from .model import Sequential
+    path: Path
+    data: dict
+    config: dict
+    loss: Any
 
+    @property
+    def model_config(self) -> dict:
+        return self.config["model"]
+
+    @property
+    def dtype(self) -> str:
+        return self.config["dtype"]
+
+    def restore(self, named: list[tuple[str, Any]], xp: Any, dtype: Any, device: Any) -> tuple[list, Any]:
+        """(parameters, optimizer) for a model built from :attr:`model_config`, whose
+        ``named_parameters()`` are ``named``: each saved array checked against its
+        parameter's shape and moved to ``xp`` on ``device``; the optimizer (None if
+        none was saved) with its state there."""
+        host = [_array(self.path, self.data, f"param/{name}", f"parameter {name}", tuple(p.shape))
+                for name, p in named]
+        optimizer = _optimizer(self.path, self.data, self.config, [tuple(p.shape) for _, p in named],
+                               xp, dtype, device)
+        return [_compat.from_host(xp, h, dtype, device) for h in host], optimizer
+
+
+def read(path: str | os.PathLike) -> Saved:
+    """The checkpoint at ``path``, read and checked (marker, version, config, loss);
+    a file that is not a well-formed checkpoint raises :class:`CheckpointError`
+    naming the path and what is wrong."""
     path = Path(path)
     data = _read(path)
     config = _config(path, data)
-    layers = _layers(path, config)
-    loss = _loss(path, config)
-    try:
-        model = Sequential(layers, xp=xp, dtype=config["dtype"], device=device)
-    except (ValueError, TypeError) as exc:  # the saved model cannot live where it was asked to
-        raise type(exc)(f"{path}: {exc}") from exc
-    params = _params(path, data, model)
-    optimizer = _optimizer(path, data, config, model)
-    model._set_parameters_unchecked(
-        [_compat.from_host(model.xp, h, model.dtype, model.device) for h in params])
-    model.optimizer, model.loss = optimizer, loss
-    return model
+    _architecture(path, config)
+    return Saved(path, data, config, _loss(path, config))
 
 
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
@@ -186,21 +201,19 @@ def _config(path: Path, data: dict) -> dict:
     return config
 
 
-def _layers(path: Path, config: dict) -> list:
-    from .layers import Dense
-
+def _architecture(path: Path, config: dict) -> None:
+    """The saved layer list: a non-empty list of configs of known layer types."""
     try:
         specs = config["model"]["layers"]
         if not isinstance(specs, list) or not specs:
             raise ValueError(f"the layer list is {specs!r}")
-        return [Dense(c["n_in"], c["n_out"], activation=c["activation"], init=c["init"]) for c in specs]
+        for c in specs:
+            layer_from_config(c)
     except _CONTENT_ERRORS as exc:
         raise CheckpointError(f"{path}: damaged architecture ({type(exc).__name__}: {exc})") from exc
 
 
 def _loss(path: Path, config: dict) -> Any:
-    from . import losses
-
     spec = config.get("loss")
     if not spec:
         return None
@@ -223,19 +236,11 @@ def _array(path: Path, data: dict, key: str, what: str, shape: tuple) -> np.ndar
     return a
 
 
-def _params(path: Path, data: dict, model: Any) -> list[np.ndarray]:
-    return [_array(path, data, f"param/{name}", f"parameter {name}", tuple(p.shape))
-            for name, p in model.named_parameters()]
-
-
-def _optimizer(path: Path, data: dict, config: dict, model: Any) -> Any:
-    """The saved optimizer with its state on ``model``'s namespace and device, or None."""
-    from . import optim
-
+def _optimizer(path: Path, data: dict, config: dict, shapes: list, xp: Any, dtype: Any, device: Any) -> Any:
+    """The saved optimizer with its state in ``xp`` on ``device``, or None."""
     oc = config.get("optimizer")
     if not oc:
         return None
-    shapes = [tuple(p.shape) for p in model.parameters()]
     try:
         opt = optim.get({"name": oc["name"], **oc["config"]})
         counts = dict(oc["slots"])
@@ -247,40 +252,11 @@ def _optimizer(path: Path, data: dict, config: dict, model: Any) -> Any:
         if n != len(shapes):
             raise CheckpointError(f"{path}: optimizer slot {s!r} holds {n!r} arrays, the model has "
                                   f"{len(shapes)} parameters")
-        slots[s] = [_compat.from_host(model.xp, _array(path, data, f"opt/{s}/{k}", f"optimizer slot {s}/{k}",
-                                                       shape), model.dtype, model.device)
+        slots[s] = [_compat.from_host(xp, _array(path, data, f"opt/{s}/{k}", f"optimizer slot {s}/{k}",
+                                                 shape), dtype, device)
                     for k, shape in enumerate(shapes)]
     try:
         opt.load_state_dict({"name": oc["name"], "config": oc["config"], "t": t, "slots": slots})
     except _CONTENT_ERRORS as exc:
         raise CheckpointError(f"{path}: damaged optimizer state ({type(exc).__name__}: {exc})") from exc
     return opt
-
-
-def move(model: Any, xp: Any = None, device: Any = None) -> Any:
-    """Move weights, gradients and optimizer state to ``xp`` on ``device`` (in place;
-    ``device`` named any way ``xp`` accepts, None for its default)."""
-    new_xp = _compat.namespace(xp if xp is not None else model.xp)
-    new_device = _compat.resolve_device(new_xp, device)
-    dtype = _compat.resolve_dtype(new_xp, model.dtype_name, new_device)
-
-    def mv(a):
-        return None if a is None else _compat.from_host(new_xp, _compat.to_host(a), dtype, new_device)
-
-    params = [mv(p) for p in model.parameters()]
-    grads = [(mv(layer.dW), mv(layer.db)) for layer in model.layers]
-    opt = getattr(model, "optimizer", None)
-    if opt is not None and opt.state is not None:
-        opt.to(new_xp, new_device)
-    model.xp, model.device, model.dtype = new_xp, new_device, dtype
-    for layer, (dW, db) in zip(model.layers, grads):
-        layer._xp, layer._device, layer._dtype = new_xp, new_device, dtype
-        layer.dW, layer.db, layer._cache, layer._spent = dW, db, None, False
-    model._flat = None  # the old store lives in the old namespace: rebind, then lay out anew
-    model._set_parameters_unchecked(params)
-    model._flatten()
-    model._forward_state = None
-    model._workspace = {}
-    for layer in model.layers:
-        layer._z_buf = None
-    return model

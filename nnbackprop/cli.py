@@ -32,6 +32,7 @@ import numpy as np
 from . import _cli_model as cm
 from . import _compat, datasets, sysinfo
 from .checkpoint import atomic_write
+from .model import load
 
 EPILOG = "Defaults train a 64-128-64-10 ReLU network on the digits in a few seconds."
 
@@ -308,8 +309,6 @@ def _report(model, X, T, classify: bool, what: str) -> dict:
 
 def _load(path: str, backend: str, say=print):
     """The model (in the dtype it was saved in) and its command-line metadata."""
-    from .checkpoint import load
-
     if os.path.exists(path):  # unreadable or a directory: say so, not "corrupted"
         open(path, "rb").close()
     model = load(path, xp=_backend(backend, say))

@@ -30,11 +30,10 @@ def gradient_check(model: Sequential, loss: Any, X: Any, T: Any, eps: float = 1e
     model.check_target(T, loss, n_rows=X.shape[0])
     xp = model.xp
     dtype = "float64" if _compat.has_dtype(xp, "float64", model.device) else model.dtype_name
-    m = Sequential([_copy_layer(layer) for layer in model.layers], xp=xp,
-                   dtype=dtype, device=model.device)
+    m = Sequential.from_config(model.config(), xp=xp, dtype=dtype, device=model.device)
     params = [_compat.to_host(p).astype(np.float64) for p in model.parameters()]
     on_device = [_compat.from_host(xp, p, m.dtype, m.device) for p in params]
-    m._set_parameters_unchecked(on_device)
+    m.store.assign(on_device)
     X = xp.astype(X, m.dtype)
     if xp.isdtype(T.dtype, "real floating"):
         T = xp.astype(T, m.dtype)
@@ -43,7 +42,7 @@ def gradient_check(model: Sequential, loss: Any, X: Any, T: Any, eps: float = 1e
     analytic = [_compat.to_host(g).astype(np.float64) for g in m.gradients()]
 
     def J() -> float:
-        return float(loss.value(m._infer(X), T, xp) + m._penalty(loss.l2))
+        return float(loss.value(m.predict(X), T, xp) + m.l2_penalty(loss.l2))
 
     worst = 0.0
     for k, p in enumerate(params):
@@ -54,19 +53,13 @@ def gradient_check(model: Sequential, loss: Any, X: Any, T: Any, eps: float = 1e
             for shifted in (orig + eps, orig - eps):
                 p[idx] = shifted
                 on_device[k] = _compat.from_host(xp, p, m.dtype, m.device)
-                m._set_parameters_unchecked(on_device)
+                m.store.assign(on_device)
                 values.append(J())
             p[idx] = orig
             numeric[idx] = (values[0] - values[1]) / (2 * eps)
         on_device[k] = _compat.from_host(xp, p, m.dtype, m.device)
-        m._set_parameters_unchecked(on_device)
+        m.store.assign(on_device)
         denom = np.linalg.norm(analytic[k]) + np.linalg.norm(numeric)
         if denom > 0:
             worst = max(worst, float(np.linalg.norm(analytic[k] - numeric) / denom))
     return worst
-
-
-def _copy_layer(layer):
-    from .layers import Dense
-
-    return Dense(layer.n_in, layer.n_out, activation=layer.activation, init=layer.init)

@@ -1,22 +1,37 @@
-"""The fully connected layer.
+"""Layers: the protocol every layer of a :class:`~nnbackprop.Sequential` follows, and Dense.
 
-Forward, for a batch X of N rows (N, n_in):
+A layer declares its parameters by name and shape, draws their initial values
+from the model's seeded host generator, and computes its forward pass and its
+hand-written backward pass. The model owns everything else: the parameters
+and gradients (views of one flat buffer each, see :mod:`nnbackprop.store`),
+what forward keeps for backward (``ctx``, a dict per layer and pass), and the
+step's reusable buffers (``ws``, see :class:`Workspace`).
 
-    Z = X @ W + b          W (n_in, n_out), b (n_out,)
-    A = g(Z)               (N, n_out)
+    class Scale(nb.Layer):                      # A = X * s, s (n,) learnable
+        def __init__(self, n):
+            self.n_in = self.n_out = n
+        def param_shapes(self):
+            return {"s": (self.n_in,)}
+        def init_params(self, rng):
+            return {"s": np.ones(self.n_in)}
+        def forward(self, X, ctx, ws):
+            if ctx is not None:
+                ctx["X"] = X
+            return X * self.params["s"]
+        def backward(self, dA, ctx, ws, *, input_grad):
+            self.grads["s"] = self.xp.sum(dA * ctx["X"], axis=0)
+            return dA * self.params["s"] if input_grad else None
+        def config(self):
+            return {"type": "Scale", "n": self.n_in}
 
-Backward, batched over the whole batch (no per-example loop, no
-(N, n_in, n_out) temporaries), from dJ/dA (N, n_out):
-
-    delta      = dJ/dA * g'(Z)        (N, n_out)
-    dW         = X^T @ delta          (n_in, n_out)
-    db         = sum_rows delta       (n_out,)
-    dJ/dX      = delta @ W^T          (N, n_in)
+Such a layer gets the flat store, every optimizer, checkpoints (its class must
+be defined, i.e. imported, before ``nb.load``), ``gradient_check``, ``.to()``
+and every backend without further code.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -24,15 +39,190 @@ from . import _compat
 from . import activations as _activations
 from . import init as _init
 
+#: every Layer subclass by its class name: what a config's "type" may name
+LAYERS: dict[str, type[Layer]] = {}
 
-class Dense:
-    """``Dense(n_in, n_out, activation="identity", init=None)``.
+
+class Layer:
+    """The layer protocol.
+
+    A subclass sets ``n_in`` and ``n_out`` (features in and out per row) and defines:
+
+    ``param_shapes() -> {name: shape}``
+        its parameters, in a fixed order (default: none).
+    ``init_params(rng) -> {name: host array}``
+        initial values drawn from ``rng`` (a ``numpy.random.Generator``), float64
+        NumPy arrays of those shapes; the model moves them to its namespace.
+    ``forward(X, ctx, ws) -> A``
+        A (N, n_out) for X (N, n_in). ``ctx`` is a dict for what backward will
+        need (None when no backward follows: prediction); ``ws`` gives buffers.
+    ``backward(dA, ctx, ws, *, input_grad) -> dJ/dX or None``
+        from dJ/dA (N, n_out): writes the gradient of each parameter into
+        ``self.grads[name]`` (in place where it can, or by assigning a new array)
+        and returns dJ/dX (N, n_in), or None when ``input_grad`` is False.
+        ``dA`` and the arrays forward created (its output A) belong to the model
+        and are dead afterwards, so backward may write over them; never over X.
+    ``config() -> dict``
+        JSON-able, with ``"type"`` the class name; ``from_config`` rebuilds the layer.
+    ``decay``
+        names of the parameters the loss's L2 penalty applies to (default none).
+
+    Once the layer is in a model, ``self.xp``, ``self.dtype``, ``self.device``,
+    ``self.params`` and ``self.grads`` (by name: the model's live arrays) are set.
+    """
+
+    n_in: int
+    n_out: int
+    decay: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        LAYERS[cls.__name__] = cls
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {}
+
+    def forward(self, X: Any, ctx: dict | None, ws: Workspace) -> Any:
+        raise NotImplementedError
+
+    def backward(self, dA: Any, ctx: dict, ws: Workspace, *, input_grad: bool) -> Any:
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        return {"type": type(self).__name__}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Layer:
+        """The layer ``config()`` describes (its keys other than "type" are the
+        constructor's arguments)."""
+        return cls(**{k: v for k, v in config.items() if k != "type"})
+
+    # set by the model -------------------------------------------------------------
+    def _bind(self, xp: Any, dtype: Any, device: Any, params: Any, grads: Any) -> None:
+        self.xp, self.dtype, self.device = xp, dtype, device
+        self.params, self.grads = params, grads
+
+    def set_param(self, name: str, value: Any) -> None:
+        """Replace parameter ``name`` by a copy of ``value`` (same shape, namespace,
+        device and dtype; checked first): training may update it in place, never
+        the caller's array."""
+        if getattr(self, "params", None) is None:
+            raise RuntimeError(f"this {type(self).__name__} layer is not built yet: put it in a "
+                               f"Sequential before setting {name}")
+        check_param(self, name, value)
+        current = self.params[name]
+        if _compat.writer(current) is not None:
+            current[...] = value
+        else:
+            self.params[name] = self.xp.asarray(value, copy=True)
+
+
+def check_param(layer: Layer, name: str, value: Any) -> None:
+    """Refuse a value for ``layer``'s parameter ``name`` of another shape, dtype,
+    namespace or device."""
+    shape = tuple(layer.param_shapes()[name])
+    _compat.check_array(value, name=name, xp=layer.xp, device=layer.device)
+    if tuple(value.shape) != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(value.shape)}")
+    if value.dtype != layer.dtype:
+        raise TypeError(f"{name} must have dtype {_compat.dtype_name(layer.xp, layer.dtype)}, "
+                        f"got {_compat.dtype_name(layer.xp, value.dtype)}")
+
+
+def layer_from_config(config: dict) -> Layer:
+    """A layer from its ``config()`` (its "type" must name a defined Layer class)."""
+    if not isinstance(config, dict) or "type" not in config:
+        raise ValueError(f"a layer config is a dict with a 'type', got {config!r}")
+    cls = LAYERS.get(config["type"])
+    if cls is None:
+        raise ValueError(f"unknown layer type {config['type']!r}; known: {', '.join(LAYERS)} "
+                         f"(define or import a custom layer's class before loading)")
+    return cls.from_config(config)
+
+
+class Workspace:
+    """The step's reusable buffers, owned by the model and handed to every layer.
+
+    ``reuse=True`` (the training step, whose intermediate arrays nobody else
+    keeps): a buffer asked for again with the same shape is the same array, so
+    a step allocates nothing. ``reuse=False`` (public calls, whose results the
+    caller keeps) and namespaces the library cannot write: always None, and the
+    layer's operation makes a new array.
+    """
+
+    def __init__(self, xp: Any, dtype: Any, device: Any, reuse: bool):
+        self.xp, self.dtype, self.device = xp, dtype, device
+        probe = xp.zeros((1,), dtype=dtype, device=device)
+        self.reuse = reuse and _compat.writer(probe) is not None
+        self._own: dict = {}
+        self._shared: dict = {}
+
+    def buffer(self, owner: Any, name: str, shape: tuple[int, ...]) -> Any:
+        """``owner``'s buffer ``name`` of ``shape`` (kept across steps), or None."""
+        if not self.reuse:
+            return None
+        key = (id(owner), name)
+        buf = self._own.get(key)
+        if buf is None or tuple(buf.shape) != shape:
+            buf = self._own[key] = self.xp.empty(shape, dtype=self.dtype, device=self.device)
+        return buf
+
+    def shared(self, shape: tuple[int, ...], avoid: Any = None) -> Any:
+        """A buffer of ``shape`` that every layer may use for a result that is dead
+        once the next layer has read it (dJ/dX), never the array ``avoid``; or None."""
+        if not self.reuse:
+            return None
+        buf = self._shared.get(shape)
+        if buf is None or buf is avoid:
+            buf = self._shared[shape] = self.xp.empty(shape, dtype=self.dtype, device=self.device)
+        return buf
+
+
+# kernels of the delta rule: in place where the array can be written, else new arrays ---------------
+def matmul_into(a: Any, b: Any, out: Any) -> Any:
+    """a (m, k) @ b (k, n), written into ``out`` (m, n) where it is given, of the
+    result's shape and dtype, and writeable (:func:`nnbackprop._compat.writer`);
+    otherwise a new array. ``out`` must not overlap ``a`` or ``b``."""
+    m = None if out is None else _compat.writer(out)
+    if m is None or tuple(out.shape) != (a.shape[0], b.shape[1]) or out.dtype != a.dtype:
+        return a @ b
+    return m.matmul(a, b, out=out)
+
+
+def sum_rows(a: Any, xp: Any, out: Any = None) -> Any:
+    """sum over the rows of a (N, n): (n,), written into ``out`` where it is given and
+    writeable, else a new array (``xp.sum(a, axis=0)``; the same numbers either way)."""
+    m = None if out is None else _compat.writer(out)
+    if m is None:
+        return xp.sum(a, axis=0)
+    reduce = getattr(getattr(m, "add", None), "reduce", None)  # a ufunc's own: no wrapper per call
+    if reduce is not None:
+        return reduce(a, axis=0, out=out)
+    return m.sum(a, axis=0, out=out)
+
+
+class Dense(Layer):
+    """``Dense(n_in, n_out, activation="identity", init=None)``: a fully connected layer.
+
+    Forward, for a batch X of N rows (N, n_in), W (n_in, n_out), b (n_out,):
+
+        Z = X W + b,  A = g(Z)                 (N, n_out)
+
+    Backward, batched over the whole batch (no per-example loop), from dJ/dA (N, n_out):
+
+        delta = dJ/dA * g'(Z)                  (N, n_out)
+        dW = X^T delta,  db = sum_rows delta   (n_in, n_out), (n_out,)
+        dJ/dX = delta W^T                      (N, n_in)
 
     ``init=None`` picks He normal for relu/leaky_relu and Glorot uniform
-    otherwise. ``W`` and ``b`` exist once the layer is part of a
-    :class:`~nnbackprop.Sequential`; they may be replaced by arrays of the same
-    shape, namespace, device and dtype (hand-set or pretrained weights).
+    otherwise. ``W`` and ``b`` exist once the layer is part of a Sequential; they
+    may be set to arrays of the same shape, namespace, device and dtype.
     """
+
+    decay = ("W",)  # the L2 penalty applies to the weights, not the biases
 
     def __init__(self, n_in: int, n_out: int, activation: Any = "identity", init: Any = None):
         for name, v in (("n_in", n_in), ("n_out", n_out)):
@@ -41,163 +231,74 @@ class Dense:
         self.n_in, self.n_out = int(n_in), int(n_out)
         self.activation = _activations.get(activation)
         self.init = _init.get(init, self.activation.name)
-        self._W = self._b = None
-        self.dW = self.db = None
-        self._cache = None  # (X, Z or None, A) of the last forward, for backward
-        self._spent = False  # whether a training step consumed that record
-        self._z_buf = None  # the training step's Z buffer (see train_forward)
-        self._grad_out = None  # (dW, db) buffers the training step writes, from the model's flat store
+        self.params = self.grads = None
 
-    # parameters --------------------------------------------------------------
-    def build(self, xp: Any, dtype: Any, device: Any, rng: np.random.Generator) -> None:
-        """Draw W from the initialiser (host float64) and move it to ``xp``."""
-        self._xp, self._dtype, self._device = xp, dtype, device
-        self._W = _compat.from_host(xp, self.init(rng, self.n_in, self.n_out), dtype, device)
-        self._b = xp.zeros((self.n_out,), dtype=dtype, device=device)
-        self.dW = self.db = None
-        self._cache = None
-        self._spent = False
-        self._z_buf = None
-        self._grad_out = None
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"W": (self.n_in, self.n_out), "b": (self.n_out,)}
 
+    def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {"W": self.init(rng, self.n_in, self.n_out), "b": np.zeros(self.n_out)}
+
+    def forward(self, X: Any, ctx: dict | None, ws: Workspace) -> Any:
+        """A = g(X W + b) (N, n_out); keeps X, and A or Z where g' reads them."""
+        act = self.activation
+        Z = matmul_into(X, self.W, ws.buffer(self, "Z", (X.shape[0], self.n_out)))
+        Z += self.b  # Z is this layer's own: in place (rebinds where arrays are immutable)
+        A = act.forward(Z, self.xp, out=None if act.backward_uses_z else Z)
+        if ctx is not None:
+            ctx["X"] = X
+            if act.backward_uses_a:
+                ctx["A"] = A
+            if act.backward_uses_z:
+                ctx["Z"] = Z
+        return A
+
+    def backward(self, dA: Any, ctx: dict, ws: Workspace, *, input_grad: bool) -> Any:
+        """The delta rule; dW and db go into this layer's gradient views."""
+        X, A = ctx["X"], ctx.get("A")
+        delta = self.activation.backward(dA, ctx.get("Z"), A, self.xp, out=dA if A is None else A)
+        g = self.grads
+        g["W"] = matmul_into(X.T, delta, g["W"])
+        g["b"] = sum_rows(delta, self.xp, out=g["b"])
+        if not input_grad:
+            return None
+        return matmul_into(delta, self.W.T, ws.shared((X.shape[0], self.n_in), avoid=delta))
+
+    # parameters by their names -----------------------------------------------------
     @property
     def W(self) -> Any:
-        """Weights, shape (n_in, n_out)."""
-        return self._W
+        """Weights, shape (n_in, n_out): the model's live array."""
+        return None if self.params is None else self.params["W"]
 
     @W.setter
     def W(self, value: Any) -> None:
-        """Takes a copy: training may update weights in place, never the caller's array."""
-        self._W = self._copied_in(self._W, self._checked_param("W", value, (self.n_in, self.n_out)))
+        self.set_param("W", value)
 
     @property
     def b(self) -> Any:
-        """Biases, shape (n_out,)."""
-        return self._b
+        """Biases, shape (n_out,): the model's live array."""
+        return None if self.params is None else self.params["b"]
 
     @b.setter
     def b(self, value: Any) -> None:
-        self._b = self._copied_in(self._b, self._checked_param("b", value, (self.n_out,)))
+        self.set_param("b", value)
 
-    def _copied_in(self, current: Any, value: Any) -> Any:
-        """``value`` copied into ``current``'s buffer where it can be written (so a
-        model's flat store keeps its views), else a new copy."""
-        if _compat.is_writeable(current):
-            current[...] = value
-            return current
-        return self._xp.asarray(value, copy=True)
+    @property
+    def dW(self) -> Any:
+        """dJ/dW of the last backward (None before the first)."""
+        return self.grads["W"] if self.grads is not None and self._has_grads() else None
 
-    def _checked_param(self, name, value, shape):
-        if self._W is None:
-            raise RuntimeError(f"this Dense layer is not built yet: put it in a Sequential before setting {name}")
-        _compat.check_array(value, name=name, xp=self._xp, device=self._device)
-        if tuple(value.shape) != shape:
-            raise ValueError(f"{name} must have shape {shape}, got {tuple(value.shape)}")
-        if value.dtype != self._dtype:
-            raise TypeError(
-                f"{name} must have dtype {_compat.dtype_name(self._xp, self._dtype)}, "
-                f"got {_compat.dtype_name(self._xp, value.dtype)}"
-            )
-        return value
+    @property
+    def db(self) -> Any:
+        """dJ/db of the last backward (None before the first)."""
+        return self.grads["b"] if self.grads is not None and self._has_grads() else None
 
-    # passes -----------------------------------------------------------------
-    def forward(self, X: Any) -> Any:
-        """A = g(X @ W + b), (N, n_out); keeps X and A (and Z if g' needs it) for backward.
-
-        Z is a fresh product, so the bias is added and g applied in its own
-        buffer where the namespace allows writes (one pass each, no new array).
-        """
-        return self._forward_from(X, X @ self._W)
-
-    def train_forward(self, X: Any) -> Any:
-        """:meth:`forward` inside the training step, whose outputs no caller keeps:
-        Z goes into the previous training step's Z buffer where it can, so the
-        array returned is overwritten by the next training step."""
-        self._z_buf = _compat.matmul_into(X, self._W, self._z_buf)
-        return self._forward_from(X, self._z_buf)
-
-    def _forward_from(self, X: Any, Z: Any) -> Any:
-        """A = g(Z + b) from the product Z = X @ W, which this layer owns."""
-        xp = self._xp
-        act = self.activation
-        Z += self._b  # in place on NumPy, PyTorch, CuPy, array-api-strict; rebinds on JAX
-        if act.backward_uses_z:
-            A = act.forward(Z, xp)
-            self._cache = (X, Z, A)
-        else:
-            A = act.forward_(Z, xp)
-            self._cache = (X, None, A)
-        self._spent = False
-        return A
-
-    def infer(self, X: Any) -> Any:
-        """g(X @ W + b) without keeping anything for backward."""
-        return self.activation.forward(X @ self._W + self._b, self._xp)
-
-    def backward(self, dA: Any, input_grad: bool = True) -> Any:
-        """Fill ``dW`` and ``db`` from dJ/dA (N, n_out); return dJ/dX (N, n_in).
-
-        ``dA`` is never written. With ``input_grad=False`` (the first layer in
-        training) dJ/dX is skipped and ``None`` returned.
-        """
-        X, Z, A = self._kept_forward()
-        return self._grads(self.activation.backward(dA, Z, A, self._xp), X, input_grad)
-
-    def _backward_owned(self, dA: Any, input_grad: bool) -> Any:
-        """:meth:`backward` for a dA that the model made and nobody else holds:
-        delta may be computed in dA's buffer."""
-        X, Z, A = self._kept_forward()
-        return self._grads(self.activation.backward_(dA, Z, A, self._xp), X, input_grad)
-
-    def _kept_forward(self) -> tuple:
-        """(X, Z, A) of the last forward; a clear error where there is none."""
-        if self._cache is None:
-            if self._spent:
-                raise RuntimeError("backward needs the last forward pass, but a training step "
-                                   "consumed it; run forward(X) again")
-            raise RuntimeError("backward called before forward: run forward(X) first")
-        return self._cache
-
-    def _grads(self, delta: Any, X: Any, input_grad: bool) -> Any:
-        """dW = X^T delta, db = sum_rows delta; dJ/dX = delta W^T if ``input_grad``."""
-        self.dW = X.T @ delta
-        self.db = self._xp.sum(delta, axis=0)
-        return delta @ self._W.T if input_grad else None
-
-    def train_backward(self, dA: Any, input_grad: bool, consume: bool, workspace: dict) -> Any:
-        """``backward`` inside the training step, where the model owns every array.
-
-        Uses less memory and allocates less: dW goes into last step's dW, and
-        dJ/dX into a buffer of ``workspace`` (the step's reusable buffers, by
-        shape). With ``consume`` (a hidden layer, whose output nobody reads
-        after this) delta is written over A, which frees dA's buffer for
-        reuse; the forward record is then spent, so a second backward raises.
-        """
-        X, Z, A = self._kept_forward()
-        xp = self._xp
-        act = self.activation
-        delta = act.backward_into_a(dA, A) if consume else None
-        if delta is None:
-            delta = act.backward_(dA, Z, A, xp)
-        if consume:
-            self._cache, self._spent = None, True
-        dW_out, db_out = self._grad_out or (self.dW, self.db)
-        self.dW = _compat.matmul_into(X.T, delta, dW_out)
-        self.db = _compat.sum_rows(delta, xp, out=db_out)
-        if not input_grad:
-            return None
-        key = (delta.shape[0], self.n_in)
-        buf = workspace.get(key)
-        dX = _compat.matmul_into(delta, self._W.T, None if buf is delta else buf)
-        workspace[key] = dX
-        return dX
+    def _has_grads(self) -> bool:
+        return self.grads.store.has_grads
 
     def config(self) -> dict:
-        return {
-            "type": "Dense", "n_in": self.n_in, "n_out": self.n_out,
-            "activation": self.activation.config(), "init": self.init.config(),
-        }
+        return {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out,
+                "activation": self.activation.config(), "init": self.init.config()}
 
     def __repr__(self) -> str:
-        act = self.activation.name
-        return f"Dense({self.n_in}, {self.n_out}, activation={act!r})"
+        return f"Dense({self.n_in}, {self.n_out}, activation={self.activation.name!r})"

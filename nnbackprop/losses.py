@@ -3,7 +3,8 @@
 A loss is an object: ``loss(pred, target)`` gives J as a 0-d array and
 ``loss.grad(pred, target)`` gives dJ/dpred, shaped like ``pred`` (N, C).
 Both check their inputs first; the training loop checks its data once and then
-calls the unchecked ``value_and_grad``. Target checks come in two parts:
+calls the unchecked ``value_and_grad``, which may write dJ/dpred into ``out=``
+(the predictions' own buffer, which the model owns and no longer needs). Target checks come in two parts:
 ``check_target_kind`` (shape, dtype: free, run on every training step) and
 ``check_target_values`` (labels in range, ...: a device read, run once per data set).
 
@@ -16,12 +17,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from . import _compat
 
 
 class Loss:
     name = "loss"
-    #: value_and_grad returns a new gradient array no one else holds (the model may overwrite it)
+    #: value_and_grad returns a gradient array no one else holds (the model may overwrite
+    #: it); for a loss that says False the model copies the gradient first
     fresh_grad = False
 
     def __init__(self, *, l2: float = 0.0):
@@ -45,14 +49,10 @@ class Loss:
     def value(self, pred, target, xp):
         raise NotImplementedError
 
-    def value_and_grad(self, pred, target, xp):
-        """(J, dJ/dpred) without input checks."""
+    def value_and_grad(self, pred, target, xp, out=None):
+        """(J, dJ/dpred) without input checks; dJ/dpred may be written into ``out``
+        (``pred`` itself, when the caller owns it and no longer needs it)."""
         raise NotImplementedError
-
-    def value_and_grad_(self, pred, target, xp):
-        """:meth:`value_and_grad`, allowed to write dJ/dpred over ``pred`` (which
-        the caller owns and no longer needs)."""
-        return self.value_and_grad(pred, target, xp)
 
     # checks ----------------------------------------------------------------
     def check_target(self, pred_shape: tuple, target: Any, xp: Any, dtype: Any) -> None:
@@ -102,7 +102,7 @@ class MSE(Loss):
         r = pred - target
         return xp.sum(r * r) / (2 * pred.shape[0])
 
-    def value_and_grad(self, pred, target, xp):
+    def value_and_grad(self, pred, target, xp, out=None):
         r = pred - target
         n = pred.shape[0]
         return xp.sum(r * r) / (2 * n), r / n
@@ -121,7 +121,7 @@ class BinaryCrossEntropy(Loss):
     def value(self, pred, target, xp):
         return xp.sum(xp.logaddexp(xp.zeros_like(pred), pred) - target * pred) / pred.shape[0]
 
-    def value_and_grad(self, pred, target, xp):
+    def value_and_grad(self, pred, target, xp, out=None):
         n = pred.shape[0]
         e = xp.exp(-xp.abs(pred))
         sig = xp.where(pred >= 0, 1 / (1 + e), e / (1 + e))
@@ -148,15 +148,9 @@ class SoftmaxCrossEntropy(Loss):
     def value(self, pred, target, xp):
         return self.value_and_grad(pred, target, xp)[0]
 
-    def value_and_grad(self, pred, target, xp):
-        return self._value_and_grad(pred, target, xp, out=None)
-
-    def value_and_grad_(self, pred, target, xp):
-        return self._value_and_grad(pred, target, xp, out=pred)
-
-    def _value_and_grad(self, pred, target, xp, out):
+    def value_and_grad(self, pred, target, xp, out=None):
         if target.ndim == 1:
-            fast = _compat.softmax_xent_labels(pred, target, out)  # NumPy: no one-hot, 2 passes fewer
+            fast = softmax_xent_labels(pred, target, out)  # host labels: no one-hot, 2 passes fewer
             if fast is not None:
                 return fast
         n, c = pred.shape
@@ -186,6 +180,43 @@ class SoftmaxCrossEntropy(Loss):
             "SoftmaxCrossEntropy applies softmax itself (a double softmax); "
             "give the last layer activation='identity'",
         )
+
+
+def _label_out_of_range(labels, n_classes: int) -> bool:
+    """Whether any label is outside [0, n_classes): one reduction (a negative signed
+    label read as unsigned is larger than any class index)."""
+    unsigned = labels.view(labels.dtype.str.replace("i", "u")) if labels.dtype.kind == "i" else labels
+    return bool(unsigned.max() >= n_classes)
+
+
+def softmax_xent_labels(z: Any, labels: Any, out: Any = None) -> tuple[Any, Any] | None:
+    """(J, dJ/dz) of mean softmax cross-entropy on logits z (N, C), labels (N,) int,
+    for arrays in host memory: the fast form of :meth:`SoftmaxCrossEntropy.value_and_grad`.
+
+    It gathers and scatters with integer index arrays, which the standard lacks:
+    J = mean(log sum_c e^(z - max) - (z - max)[label]), dJ/dz = (softmax(z) - onehot) / N,
+    in one new (N, C) array with ``z`` untouched, or in z's own buffer with
+    ``out=z`` where z may be written. ``None`` for arrays off the host (the label
+    range check below would be a device read) and for labels outside [0, C)
+    (which the training step does not check; fit does): the caller then uses the
+    generic one-hot form, where such a label gives a zero row, as on every backend.
+    """
+    if not (_compat.INPLACE and _compat.on_host(z) and _compat.on_host(labels)):
+        return None
+    n = z.shape[0]
+    if n == 0 or _label_out_of_range(labels, z.shape[1]):  # host memory: no device read
+        return None
+    rows = np.arange(n)
+    out = out if out is z and _compat.writer(z) is not None else None
+    g = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+    picked = g[rows, labels]
+    np.exp(g, out=g)
+    s = g.sum(axis=1, keepdims=True)
+    J = (np.log(s).sum(dtype=z.dtype) - picked.sum(dtype=z.dtype)) / z.dtype.type(n)
+    g /= s                        # softmax(z)
+    g[rows, labels] -= 1          # - onehot
+    g *= z.dtype.type(1 / n)      # / N
+    return np.asarray(J, dtype=z.dtype), g
 
 
 def one_hot(labels: Any, n_classes: int, xp: Any, dtype: Any) -> Any:

@@ -1,46 +1,60 @@
-"""A stack of layers: forward, backward and the parameters in a fixed order."""
+"""A stack of layers: forward, backward, the parameters in a fixed order.
+
+The step, as data flows::
+
+    X -> layer 0 -> layer 1 -> ... -> Y -> loss -> dY
+    grads <- layer 0 <- layer 1 <- ... <-----------+    each backward writes its dW, db into its views
+      grads += l2 * params                                (in place, one slice of one buffer)
+      optimizer.step: one rule over one buffer
+
+The model owns the parameter store (:mod:`nnbackprop.store`), what each
+forward keeps for its backward (the tape: one ``ctx`` dict per layer), and the
+training step's reusable buffers (:class:`~nnbackprop.layers.Workspace`).
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from . import _compat, training
-from .flat import FlatStore
-from .layers import Dense
+from . import _compat, checkpoint, training
+from .layers import Layer, Workspace, check_param, layer_from_config
+from .store import ParamStore
 
-KEPT, SPENT = "kept", "spent"  # the last forward pass: available to backward, or consumed
+_SPENT = "spent"  # the tape after a training step or a backward consumed it
 
 
 class Sequential:
     """``Sequential(layers, *, xp=None, dtype="float32", device=None, seed=None)``.
 
-    The network lives in one namespace ``xp`` (a module such as ``numpy``,
-    ``cupy``, ``torch`` or ``array_api_strict``, or its name; default NumPy), on
-    one ``device`` (the namespace's default when ``None``) and in one floating
-    ``dtype``. Initial weights come from ``numpy.random.default_rng(seed)``, so
-    one seed gives bit-identical weights on every backend. ``device`` may be
-    named any way the namespace accepts (``"cpu"``, ``"cuda"``, a device
-    object); the model keeps it as the namespace reports it for its arrays.
+    ``layers``: objects following the :class:`~nnbackprop.Layer` protocol
+    (:class:`~nnbackprop.Dense`, or your own), each layer's ``n_in`` the
+    previous one's ``n_out``. The network lives in one namespace ``xp`` (a
+    module such as ``numpy``, ``cupy``, ``torch`` or ``array_api_strict``, or its
+    name; default NumPy), on one ``device`` (the namespace's default when
+    ``None``) and in one floating ``dtype``. Initial weights come from
+    ``numpy.random.default_rng(seed)``, so one seed gives bit-identical weights
+    on every backend.
 
-    Live arrays: :meth:`parameters`, :meth:`gradients`, ``layer.W``, ``layer.b``,
-    ``layer.dW`` and ``layer.db`` are the model's own arrays, not copies. The
-    next training step may update them in place (where the namespace allows
-    writes: NumPy, PyTorch, CuPy) or replace them with new arrays (where it
-    does not: array-api-strict); which one is a matter of speed, not meaning.
-    Copy what you keep: ``xp.asarray(a, copy=True)``.
+    Live arrays: :meth:`parameters`, :meth:`gradients`, ``layer.W``, ``layer.dW``
+    and the like are the model's own arrays, not copies. Where the namespace
+    allows writes (NumPy, PyTorch, CuPy) they are views of one flat buffer each
+    that the next training step updates in place; elsewhere (array-api-strict)
+    it replaces them with new arrays. Copy what you keep: ``xp.asarray(a, copy=True)``.
     """
 
-    def __init__(self, layers: Sequence[Dense], *, xp: Any = None, dtype: Any = "float32",
+    def __init__(self, layers: Sequence[Layer], *, xp: Any = None, dtype: Any = "float32",
                  device: Any = None, seed: int | None = None):
         layers = list(layers)
         if not layers:
             raise ValueError("Sequential needs at least one layer")
         for i, layer in enumerate(layers):
-            if not isinstance(layer, Dense):
-                raise TypeError(f"layer {i} must be a Dense, got {type(layer).__name__}")
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layer {i} must be an nnbackprop Layer (Dense, or a subclass of "
+                                f"nb.Layer), got {type(layer).__name__}")
         for i, (a, b) in enumerate(zip(layers, layers[1:])):
             if a.n_out != b.n_in:
                 raise ValueError(
@@ -48,20 +62,44 @@ class Sequential:
                     f"{b.n_in} inputs"
                 )
         if len({id(layer) for layer in layers}) != len(layers):
-            raise ValueError("the same Dense object appears twice; create one per position")
+            raise ValueError("the same layer object appears twice; create one per position")
         self.xp = _compat.namespace(xp)
         self.device = _compat.resolve_device(self.xp, device)
         self.dtype = _compat.resolve_dtype(self.xp, dtype, self.device)
         self.seed = seed
         self.layers = layers
         rng = np.random.default_rng(seed)
-        for layer in layers:
-            layer.build(self.xp, self.dtype, self.device, rng)
-        self._flatten()
-        self._forward_state = None  # None, KEPT or SPENT: what backward may pair with
-        self._workspace: dict = {}  # the training step's reusable buffers (Dense.train_backward)
+        initial = [_initial_params(i, layer, rng) for i, layer in enumerate(layers)]
+        self._build([_compat.from_host(self.xp, h, self.dtype, self.device)
+                     for values in initial for h in values.values()])
         self.optimizer = None  # set by fit, saved with the model
         self.loss = None
+
+    def _build(self, params: list, grads: list | None = None) -> None:
+        """Lay out the store for ``params`` (and ``grads``) in this model's namespace,
+        bind every layer to its entries, and start with no tape and empty buffers."""
+        entries = [(f"{i}.{k}", tuple(shape), k in layer.decay)
+                   for i, layer in enumerate(self.layers) for k, shape in layer.param_shapes().items()]
+        self.store = ParamStore(self.xp, entries, self.dtype, self.device)
+        self.store.assign(params)
+        if grads is not None:
+            for name, g in zip(self.store.names, grads):
+                self.store.grads[name] = g
+            self.store.settle_grads()
+        for i, layer in enumerate(self.layers):
+            layer._bind(self.xp, self.dtype, self.device, *self.store.scope(f"{i}."))
+        self._tape: tuple | str | None = None  # (rows, [ctx per layer]) of the last public forward
+        self._ws = Workspace(self.xp, self.dtype, self.device, reuse=True)  # the training step's
+        self._fresh = Workspace(self.xp, self.dtype, self.device, reuse=False)  # public calls'
+
+    @classmethod
+    def from_config(cls, config: dict, *, xp: Any = None, dtype: Any = "float32", device: Any = None,
+                    seed: int | None = None) -> Sequential:
+        """The network :meth:`config` describes (fresh weights from ``seed``)."""
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError(f"a model config is a dict with a list of 'layers', got {config!r}")
+        return cls([layer_from_config(c) for c in config["layers"]], xp=xp, dtype=dtype, device=device,
+                   seed=seed)
 
     # shape facts ---------------------------------------------------------------
     @property
@@ -80,73 +118,63 @@ class Sequential:
     def forward(self, X: Any) -> Any:
         """Outputs (N, n_out) for inputs X (N, n_in); keeps what backward needs."""
         self.check_input(X)
-        A = X
-        for layer in self.layers:
-            A = layer.forward(A)
-        self._forward_state = KEPT
-        return A
+        tape: list = []
+        Y = self._forward(X, tape, self._fresh)
+        self._tape = (X.shape[0], tape)
+        return _unshared(Y, tape[-1], self.xp)
 
     __call__ = forward
 
-    def _train_forward(self, X: Any) -> Any:
-        """The training step's forward, into reused buffers (see Dense.train_forward).
-
-        Its record is for :meth:`_loss_backward` alone, which spends it (so it is
-        marked spent from the start: a failure leaves no half-kept record)."""
-        self._forward_state = SPENT
+    def _forward(self, X: Any, tape: list | None, ws: Workspace) -> Any:
+        """Every layer's forward; with a ``tape``, one ctx per layer for backward."""
         A = X
         for layer in self.layers:
-            A = layer.train_forward(A)
+            ctx = None if tape is None else {}
+            A = layer.forward(A, ctx, ws)
+            if tape is not None:
+                tape.append(ctx)
         return A
 
     def _infer(self, X: Any) -> Any:
         """Outputs without keeping anything for backward (prediction)."""
-        A = X
-        for layer in self.layers:
-            A = layer.infer(A)
-        return A
+        return self._forward(X, None, self._fresh)
 
     def backward(self, dY: Any) -> Any:
-        """From dJ/dY (N, n_out) fill every layer's ``dW``, ``db``; return dJ/dX (N, n_in).
+        """From dJ/dY (N, n_out) fill every layer's gradients; return dJ/dX (N, n_in).
 
-        Pairs with the last :meth:`forward`; ``dY`` is never written. Everything
-        is checked before any gradient changes.
+        Pairs with the last :meth:`forward`, whose record it consumes; ``dY`` is
+        never written. Everything is checked before any gradient changes.
         """
-        if self._forward_state is None:
+        if self._tape is None:
             raise RuntimeError("backward called before forward: run forward(X) first")
-        if self._forward_state == SPENT or any(layer._cache is None for layer in self.layers):
+        if self._tape is _SPENT:
             raise RuntimeError("backward needs the last forward pass, but it was consumed by a "
-                               "training step (value_and_grad, train_step or fit); run forward(X) again")
+                               "training step (value_and_grad, train_step or fit) or an earlier "
+                               "backward; run forward(X) again")
         _compat.check_array(dY, name="dY", xp=self.xp, device=self.device)
-        out_shape = tuple(self.layers[-1]._cache[2].shape)
+        rows, tape = self._tape
+        out_shape = (rows, self.n_out)
         if tuple(dY.shape) != out_shape:
             raise ValueError(f"dY must have the output's shape {out_shape}, got {tuple(dY.shape)}")
         if dY.dtype != self.dtype:
             raise TypeError(
                 f"dY must have dtype {self.dtype_name}, got {_compat.dtype_name(self.xp, dY.dtype)}"
             )
-        return self._backward(dY, input_grad=True)
+        self._tape = _SPENT
+        return self._backward(self.xp.asarray(dY, copy=True), tape, self._fresh, input_grad=True)
 
-    def _backward(self, dY: Any, input_grad: bool) -> Any:
-        """The last layer reads dY without writing it (the caller's, or a loss's);
-        every gradient below is the model's own, so those layers may overwrite it."""
-        last = len(self.layers) - 1
-        g = self.layers[last].backward(dY, input_grad=input_grad or last > 0)
-        for i in range(last - 1, -1, -1):
-            g = self.layers[i]._backward_owned(g, input_grad=input_grad or i > 0)
+    def _backward(self, dY: Any, tape: list, ws: Workspace, input_grad: bool) -> Any:
+        """Every layer's backward from dY, the model's own (layers may write over it),
+        in reverse; each ctx is dropped once used."""
+        g = dY
+        for i in range(len(self.layers) - 1, -1, -1):
+            g = self.layers[i].backward(g, tape[i], ws, input_grad=input_grad or i > 0)
+            tape[i] = None
+        self.store.settle_grads()
         return g
 
-    def _train_backward(self, pending: list) -> None:
-        """The training step's backward from the loss gradient in ``pending``
-        (popped, so no reference to it outlives its use); see Dense.train_backward."""
-        g = pending.pop()
-        last = len(self.layers) - 1
-        for i in range(last, -1, -1):
-            g = self.layers[i].train_backward(g, input_grad=i > 0, consume=i < last,
-                                              workspace=self._workspace)
-
     def value_and_grad(self, X: Any, T: Any, loss: Any) -> Any:
-        """J of ``loss`` on (X, T) plus its L2 penalty; fills every ``dW``, ``db``.
+        """J of ``loss`` on (X, T) plus its L2 penalty; fills every gradient.
 
         Checks X and T first, their values included (a device read); returns J
         as a 0-d array. Consumes the forward pass: call :meth:`forward` again
@@ -158,38 +186,43 @@ class Sequential:
         return self._value_and_grad(X, T, loss)
 
     def _value_and_grad(self, X: Any, T: Any, loss: Any) -> Any:
-        return self._loss_backward(self._train_forward(X), T, loss)
+        Y, tape = self._step_forward(X)
+        return self._step_backward(Y, T, loss, tape)
 
-    def _loss_backward(self, Y: Any, T: Any, loss: Any) -> Any:
-        """J and every layer's dW, db from Y (N, n_out), the output of
-        :meth:`_train_forward`, which is spent afterwards.
+    def _step_forward(self, X: Any) -> tuple[Any, list]:
+        """The training step's forward, into the reused buffers: (Y, its tape).
+        Y is overwritten by the next step; nobody but the step may keep it."""
+        self._tape = _SPENT  # a training step ends what the last public forward kept
+        tape: list = []
+        return self._forward(X, tape, self._ws), tape
 
-        Where the last activation's backward does not read its output (identity),
-        Y is dead once the loss has J and dJ/dY, so the loss may write dJ/dY over
-        it: one (N, n_out) array less at the peak of the step."""
+    def _step_backward(self, Y: Any, T: Any, loss: Any, tape: list) -> Any:
+        """J, and every gradient, from Y (N, n_out) of :meth:`_step_forward`.
+
+        Where the last layer's backward does not read Y (it is not in its ctx: an
+        identity output), Y is dead once the loss has J and dJ/dY, so the loss
+        may write dJ/dY over it: one (N, n_out) array less at the peak of the step.
+        A loss that may hand back an array it keeps (``fresh_grad`` False) has
+        its gradient copied before the layers write over it."""
         xp = self.xp
-        fresh = getattr(loss, "fresh_grad", False)  # dJ/dY is a new array the model may overwrite
-        if fresh and not self.layers[-1].activation.backward_uses_a:
-            J, dY = loss.value_and_grad_(Y, T, xp)
+        if getattr(loss, "fresh_grad", False):
+            J, dY = loss.value_and_grad(Y, T, xp, out=None if _held(Y, tape[-1]) else Y)
         else:
             J, dY = loss.value_and_grad(Y, T, xp)
+            dY = xp.asarray(dY, copy=True)
         del Y
-        if fresh:
-            pending = [dY]
-            del dY
-            self._train_backward(pending)
-        else:  # a loss that may hand back an array it keeps: never written
-            self._backward(dY, input_grad=False)
+        self._backward(dY, tape, self._ws, input_grad=False)
         if loss.l2:
-            J = J + self._penalty(loss.l2)
-            for layer in self.layers:
-                layer.dW = layer.dW + loss.l2 * layer.W
+            J = J + self.l2_penalty(loss.l2)
+            self.store.add_decay(loss.l2)
         return J
 
-    def _penalty(self, lam: float) -> Any:
-        """lambda/2 sum_layers ||W||^2 (biases excluded), a 0-d array."""
+    def l2_penalty(self, lam: float) -> Any:
+        """lambda/2 sum ||p||^2 over the parameters the penalty applies to (every
+        layer's ``decay``: Dense's weights, not biases), a 0-d array."""
         xp = self.xp
-        return (lam / 2) * sum(xp.sum(layer.W * layer.W) for layer in self.layers)
+        params = self.store.params
+        return (lam / 2) * sum(xp.sum(params[n] * params[n]) for n in self.store.decaying)
 
     def train_step(self, X: Any, T: Any, loss: Any, optimizer: Any) -> Any:
         """One gradient-descent step on a batch X (N, n_in), T: forward, J, backward, update.
@@ -215,17 +248,48 @@ class Sequential:
     evaluate = training.evaluate
 
     # files and devices ---------------------------------------------------------
-    def save(self, path: Any) -> Any:
+    def save(self, path: str | os.PathLike) -> Any:
         """Write weights, architecture, dtype and optimizer state to one ``.npz``."""
-        from . import checkpoint
-
         return checkpoint.save(self, path)
 
-    def to(self, xp: Any = None, device: Any = None) -> Sequential:
-        """Move weights, gradients and optimizer state to ``xp`` on ``device``; returns self."""
-        from . import checkpoint
+    @classmethod
+    def load(cls, path: str | os.PathLike, xp: Any = None, device: Any = None) -> Sequential:
+        """Rebuild a model saved by :meth:`save` in namespace ``xp`` on ``device``.
 
-        return checkpoint.move(self, xp, device)
+        The optimizer (if one was saved) comes back as ``model.optimizer`` with its
+        state, ready to continue training; the loss as ``model.loss``. A file that
+        is not a well-formed checkpoint raises :class:`~nnbackprop.CheckpointError`
+        naming the path and what is wrong, before anything is built.
+        """
+        saved = checkpoint.read(path)
+        try:
+            model = cls.from_config(saved.model_config, xp=xp, dtype=saved.dtype, device=device)
+        except (ValueError, TypeError) as exc:  # the saved model cannot live where it was asked to
+            raise type(exc)(f"{path}: {exc}") from exc
+        params, model.optimizer = saved.restore(model.named_parameters(), model.xp, model.dtype,
+                                                model.device)
+        model.store.assign(params)
+        model.loss = saved.loss
+        return model
+
+    def to(self, xp: Any = None, device: Any = None) -> Sequential:
+        """Move weights, gradients and optimizer state to ``xp`` on ``device`` (named any
+        way ``xp`` accepts, None for its default); returns self."""
+        new_xp = _compat.namespace(xp if xp is not None else self.xp)
+        new_device = _compat.resolve_device(new_xp, device)
+        dtype = _compat.resolve_dtype(new_xp, self.dtype_name, new_device)
+
+        def move(a):
+            return _compat.from_host(new_xp, _compat.to_host(a), dtype, new_device)
+
+        params = [move(p) for p in self.parameters()]
+        grads = [move(g) for g in self.gradients()] if self.store.has_grads else None
+        opt = getattr(self, "optimizer", None)
+        if opt is not None and opt.state is not None:
+            opt.to(new_xp, new_device)
+        self.xp, self.device, self.dtype = new_xp, new_device, dtype
+        self._build(params, grads)
+        return self
 
     # checks --------------------------------------------------------------------
     def check_input(self, X: Any, name: str = "X") -> None:
@@ -269,17 +333,15 @@ class Sequential:
 
     # parameters ----------------------------------------------------------------
     def named_parameters(self) -> list[tuple[str, Any]]:
-        """``[("0.W", W0), ("0.b", b0), ("1.W", W1), ...]`` in layer order."""
-        out = []
-        for i, layer in enumerate(self.layers):
-            out += [(f"{i}.W", layer.W), (f"{i}.b", layer.b)]
-        return out
+        """``[("0.W", W0), ("0.b", b0), ("1.W", W1), ...]``: layer by layer, each
+        layer's parameters in the order of its ``param_shapes()``."""
+        return list(self.store.params.items())
 
     def parameters(self) -> list[Any]:
         """[W0, b0, W1, b1, ...]: the model's live arrays, not copies; the next
         training step may update them in place. Copy what you keep
         (``xp.asarray(p, copy=True)``); see "Live arrays" in the class docstring."""
-        return [p for layer in self.layers for p in (layer._W, layer._b)]
+        return list(self.store.params.values())
 
     def gradients(self) -> list[Any]:
         """[dW0, db0, dW1, db1, ...], in the order of :meth:`parameters`.
@@ -288,10 +350,9 @@ class Sequential:
         the new gradients into these very buffers. Copy what you keep
         (``xp.asarray(g, copy=True)``); see "Live arrays" in the class docstring.
         """
-        out = [g for layer in self.layers for g in (layer.dW, layer.db)]
-        if any(g is None for g in out):
+        if not self.store.has_grads:
             raise RuntimeError("no gradients yet: run backward (or value_and_grad) first")
-        return out
+        return list(self.store.grads.values())
 
     def set_parameters(self, params: Sequence[Any]) -> None:
         """Replace every parameter, in the order of :meth:`parameters`.
@@ -300,61 +361,13 @@ class Sequential:
         (which may update in place) never writes into the caller's arrays.
         """
         params = list(params)
-        if len(params) != 2 * len(self.layers):
-            raise ValueError(f"expected {2 * len(self.layers)} parameters, got {len(params)}")
-        for i, layer in enumerate(self.layers):
-            layer._checked_param("W", params[2 * i], (layer.n_in, layer.n_out))
-            layer._checked_param("b", params[2 * i + 1], (layer.n_out,))
-        self._set_parameters_unchecked([self.xp.asarray(p, copy=True) for p in params])
-
-    def _set_parameters_unchecked(self, params: Sequence[Any]) -> None:
-        """Make ``params`` the parameters: copied into the flat store's views where
-        the model has one (the caller's arrays are never aliased), else rebound."""
-        store = self._flat
-        if store is not None and all(map(_compat.is_writeable, store.param_views)):
-            for view, p in zip(store.param_views, params):
-                if p is not view:
-                    view[...] = p
-            return
-        if store is not None:  # a user made the live arrays read-only: no flat store from now on
-            self._flat = None
-            for layer in self.layers:
-                layer._grad_out = None
-        for i, layer in enumerate(self.layers):
-            layer._W, layer._b = params[2 * i], params[2 * i + 1]
-
-    # the flat store (nnbackprop.flat) ----------------------------------------------
-    def _flatten(self) -> None:
-        """Lay the parameters, and the training step's gradients, end to end in one
-        buffer each, where the namespace lets arrays be written in place; an
-        optimizer may then update all of them in one go (see :meth:`_flat_buffers`)."""
-        params = self.parameters()
-        self._flat = None
-        if not _compat.is_writeable(params[0]):
-            for layer in self.layers:
-                layer._grad_out = None
-            return
-        store = FlatStore(self.xp, [tuple(p.shape) for p in params], self.dtype, self.device)
-        for i, layer in enumerate(self.layers):
-            W, b = store.param_views[2 * i], store.param_views[2 * i + 1]
-            W[...], b[...] = layer._W, layer._b
-            layer._W, layer._b = W, b
-            layer._grad_out = (store.grad_views[2 * i], store.grad_views[2 * i + 1])
-        self._flat = store
-
-    def _flat_buffers(self) -> tuple[Any, Any] | None:
-        """(parameters (n,), gradients (n,)) end to end, while every parameter and
-        gradient is still its view of the flat store; else None (a user's backward
-        made new gradient arrays, say), and updates go parameter by parameter."""
-        store = self._flat
-        if store is None:
-            return None
-        pv, gv = store.param_views, store.grad_views
-        for i, layer in enumerate(self.layers):
-            if layer._W is not pv[2 * i] or layer._b is not pv[2 * i + 1] \
-                    or layer.dW is not gv[2 * i] or layer.db is not gv[2 * i + 1]:
-                return None
-        return store.params, store.grads
+        names = self.store.names
+        if len(params) != len(names):
+            raise ValueError(f"expected {len(names)} parameters, got {len(params)}")
+        for name, p in zip(names, params):
+            i, short = name.split(".", 1)
+            check_param(self.layers[int(i)], short, p)
+        self.store.assign(params if self.store.flat else [self.xp.asarray(p, copy=True) for p in params])
 
     def config(self) -> dict:
         return {"layers": [layer.config() for layer in self.layers]}
@@ -364,7 +377,37 @@ class Sequential:
         return f"Sequential([\n  {inner}\n], xp={self.xp.__name__}, dtype={self.dtype_name!r}, device={self.device!r})"
 
 
+def _initial_params(i: int, layer: Layer, rng: np.random.Generator) -> dict:
+    """``layer.init_params(rng)``, checked against its ``param_shapes()``."""
+    shapes = layer.param_shapes()
+    values = layer.init_params(rng)
+    if list(values) != list(shapes):
+        raise TypeError(f"layer {i} ({type(layer).__name__}): init_params gave {list(values)}, "
+                        f"param_shapes declares {list(shapes)}")
+    for k, v in values.items():
+        if tuple(np.shape(v)) != tuple(shapes[k]):
+            raise ValueError(f"layer {i} ({type(layer).__name__}): init_params gave {k} of shape "
+                             f"{tuple(np.shape(v))}, param_shapes declares {tuple(shapes[k])}")
+    return {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+
+
+def _held(a: Any, ctx: dict) -> bool:
+    """Whether the array ``a`` is one of those ``ctx`` keeps for backward."""
+    return any(v is a for v in ctx.values())
+
+
+def _unshared(Y: Any, ctx: dict, xp: Any) -> Any:
+    """Y for the caller: a copy where the last layer's ctx keeps Y itself (its
+    backward may write over what it kept), else Y."""
+    return xp.asarray(Y, copy=True) if _held(Y, ctx) else Y
+
+
 def _check_rows(X: Any, name: str = "X") -> None:
     """A loss is a mean over rows: refuse a batch without any."""
     if X.shape[0] == 0:
         raise ValueError(f"{name} has 0 rows; need at least one")
+
+
+def load(path: str | os.PathLike, xp: Any = None, device: Any = None) -> Sequential:
+    """:meth:`Sequential.load`."""
+    return Sequential.load(path, xp=xp, device=device)

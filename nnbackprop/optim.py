@@ -24,9 +24,13 @@ Every ``eps`` is floored at the smallest normal number of the parameter's dtype
 
 Every rule is a chain of ``x <- a x + b y`` steps with host scalars a, b. The
 rule is written once, in terms of that one operation; :meth:`Optimizer.step`
-runs it in place (``x *= a; x += b * y``: parameters and slot buffers reused)
-when every array is writeable, and as fresh arrays otherwise. Both do the same
-floating-point operations in the same order, so they agree bit for bit.
+runs it in place (:func:`axpby_`: parameters and slot buffers reused) when
+every array is writeable, and as fresh arrays (:func:`axpby`) otherwise. Both
+do the same floating-point operations in the same order, so they agree bit for
+bit. On a model whose parameters are views of one flat buffer
+(:mod:`nnbackprop.store`) the slots are laid out the same way, and the rule
+runs once over the whole buffer: a handful of array operations per step,
+whatever the number of parameters.
 """
 
 from __future__ import annotations
@@ -50,9 +54,42 @@ class OptState(NamedTuple):
     slots: dict
 
 
-def _axpby(x: Any, a: float, b: float, y: Any) -> Any:
+def axpby(x: Any, a: float, b: float, y: Any) -> Any:
     """``a x + b y`` as a new array (the functional path)."""
     return (x if a == 1.0 else a * x) + (y if b == 1.0 else b * y)
+
+
+_BLOCK = 40 << 10  # most elements per block of axpby_ (160 KiB in float32): scratch that stays in cache
+
+
+def axpby_(x: Any, a: float, b: float, y: Any, scratch: dict | None = None) -> Any:
+    """x <- a x + b y in x's own buffer (x, y of one shape, x writeable); returns x.
+
+    The same operations as :func:`axpby` in the same order, so the same numbers.
+    With a ``scratch`` dict (the caller's, kept across calls), large arrays in
+    host memory go in equal blocks of at most 40 Ki elements through one buffer
+    kept there, so ``b * y`` never makes a full-size temporary: one pass less
+    over memory, and a peak that grows by one block, not by the whole buffer.
+    """
+    if a != 1.0:
+        x *= a
+    if b == 1.0:
+        x += y
+        return x
+    if scratch is not None and _compat.on_host(x) and _compat.on_host(y) and x.size > _BLOCK \
+            and x.flags.c_contiguous and y.flags.c_contiguous and y.dtype == x.dtype:
+        m = _compat.writer(x)
+        xf, yf = x.reshape(-1), y.reshape(-1)
+        step = -(-xf.size // -(-xf.size // _BLOCK))  # ceil(size / number of blocks)
+        tmp = scratch.get(x.dtype)
+        if tmp is None or tmp.size < step:
+            tmp = scratch[x.dtype] = m.empty(_BLOCK, dtype=x.dtype)
+        for i in range(0, xf.size, step):
+            xs, ys = xf[i:i + step], yf[i:i + step]
+            xs += m.multiply(ys, b, out=tmp[:ys.size])
+        return x
+    x += b * y
+    return x
 
 
 Axpby = Callable[[Any, float, float, Any], Any]
@@ -68,13 +105,13 @@ class Optimizer:
     def __init__(self, lr: Any):
         self.lr = _schedules.get(lr)  # the fit loop calls self.lr.observe(loss) if it exists
         self.state: OptState | None = None
-        self._trusted: tuple | None = None  # (state, params) of the last in-place step
-        self._scratch: dict = {}  # the in-place update's block buffer (see _compat.axpby_)
-        self._flat_slots: tuple | None = None  # (slot buffers (n,), their first views): see _flat_arrays
+        self._scratch: dict = {}  # the in-place update's block buffer (see axpby_)
+        self._flat: tuple | None = None  # (store, slot buffers (n,), their first views): see _flat_slots
+        self._checked: tuple | None = None  # (store, state) that the last step's checks passed for
 
     def _axpby_(self, x: Any, a: float, b: float, y: Any) -> Any:
         """``x <- a x + b y`` in x's own buffer (the in-place path); returns x."""
-        return _compat.axpby_(x, a, b, y, self._scratch)
+        return axpby_(x, a, b, y, self._scratch)
 
     def _rule(self, ax: Axpby, xp: Any, p: Any, g: Any, slots: tuple, lr: float,
               n: int) -> tuple[Any, tuple]:
@@ -93,7 +130,7 @@ class Optimizer:
                state: OptState) -> tuple[list[Any], OptState]:
         """``(new_params, new_state)`` for one step; ``params``, ``grads`` and ``state``
         are left untouched (works with immutable arrays)."""
-        return self._apply_checked(params, grads, state, _axpby)
+        return self._apply_checked(params, grads, state, axpby)
 
     def _apply_checked(self, params, grads, state, ax):
         """The update after checking that ``grads`` and ``state`` fit ``params``."""
@@ -138,80 +175,92 @@ class Optimizer:
 
     # stateful convenience --------------------------------------------------------
     def step(self, model: Any, *, inplace: bool | None = None) -> None:
-        """Update ``model``'s parameters from ``model.gradients()``.
+        """Update ``model``'s parameters from its gradients (``model.store``).
 
         The state is created on the first call. ``inplace=None`` updates the
         parameter and slot arrays in place when all are writeable (no new arrays
-        per step), else builds new ones; True or False forces a path.
+        per step): where the model's parameters are views of one flat buffer, as
+        one rule over that buffer. Otherwise it builds new arrays. True or False
+        forces a path.
         """
-        params, grads = model.parameters(), model.gradients()
-        if inplace is not False and self._trusted is not None and self.state is self._trusted[0] \
-                and all(p is q for p, q in zip(params, self._trusted[1])):
-            # the very arrays this optimizer updated in place last step, against the
-            # state it left: the checks below already passed for them
-            flat = self._flat_arrays(model)
-            if flat is not None:  # one update over all parameters laid end to end
-                p, g, slots = flat
-                t = self.state.t
-                self._rule(self._axpby_, model.xp, p, g, slots, float(self.lr(t)), t + 1)
-                self.state = OptState(t + 1, self.state.slots)
-            else:
-                params, self.state = self._apply_trusted(params, grads, self.state, self._axpby_, model.xp)
-            self._trusted = (self.state, params)
-            return
+        store = model.store
+        if not store.has_grads:
+            raise RuntimeError("no gradients yet: run backward (or value_and_grad) first")
         if self.state is None:
-            self.state = self._init_for(model, params)
-        arrays = params + [a for k in self.slot_names for a in self.state.slots.get(k, ())]
-        if self.slot_names and self.state.slots[self.slot_names[0]]:
+            self.state = self._init_for(store)
+        writeable = store.writeable()
+        if inplace and not writeable:
+            raise ValueError("inplace=True but some parameter or state arrays are read-only")
+        in_place = writeable if inplace is None else inplace
+        if self._checked is None or self._checked[0] is not store or self._checked[1] is not self.state:
+            self._check_for(model)
+        t = self.state.t
+        if in_place:
+            slots = self._flat_slots(store)
+            if slots is not None:  # one update over all parameters laid end to end
+                self._rule(self._axpby_, model.xp, store.flat_params, store.flat_grads, slots,
+                           float(self.lr(t)), t + 1)
+                self.state = OptState(t + 1, self.state.slots)
+                self._checked = (store, self.state)
+                return
+        params, grads = model.parameters(), model.gradients()
+        new_params, self.state = self._apply_trusted(params, grads, self.state,
+                                                     self._axpby_ if in_place else axpby, model.xp)
+        self._checked = (store, self.state)
+        store.assign(new_params)
+
+    def _check_for(self, model: Any) -> None:
+        """The checks of :meth:`update` for ``model``, and that the state lives in its namespace."""
+        params = model.parameters()
+        if self.slot_names and self.state.slots.get(self.slot_names[0]):
             held = _compat.namespace_of(self.state.slots[self.slot_names[0]][0])
             if held is not model.xp:
                 raise TypeError(
                     f"the optimizer state lives in {held.__name__} but the model in "
                     f"{model.xp.__name__}; move both with model.to(...) or the state with opt.to(...)"
                 )
-        writeable = all(_compat.is_writeable(a) for a in arrays)
-        if inplace and not writeable:
-            raise ValueError("inplace=True but some parameter or state arrays are read-only")
-        in_place = writeable if inplace is None else inplace
-        new_params, self.state = self._apply_checked(params, grads, self.state,
-                                                     self._axpby_ if in_place else _axpby)
-        self._trusted = (self.state, new_params) if in_place else None
-        model._set_parameters_unchecked(new_params)
+        self._check(params, model.gradients(), self.state)
 
-    # the flat layout (nnbackprop.flat) ----------------------------------------------
-    def _init_for(self, model: Any, params: list) -> OptState:
-        """:meth:`init` for ``model``; where the model lays its parameters end to end,
-        the slots are laid out the same way (views of one buffer per slot)."""
-        store = getattr(model, "_flat", None)
-        self._flat_slots = None
-        if store is None or not self.slot_names:
-            return self.init(params)
-        bases = tuple(model.xp.zeros_like(store.params) for _ in self.slot_names)
-        views = [store.tile(b) for b in bases]
-        self._flat_slots = (bases, tuple(v[0] for v in views))
-        return OptState(0, {k: tuple(v) for k, v in zip(self.slot_names, views)})
+    # the flat layout (nnbackprop.store) ----------------------------------------------
+    def _init_for(self, store: Any) -> OptState:
+        """:meth:`init` for a model's store; where the store is flat, the slots are laid
+        out the same way (views of one buffer per slot)."""
+        self._flat = None
+        if not store.flat or not self.slot_names:
+            return self.init(list(store.params.values()))
+        return self._lay_out(store, OptState(0, {}))
 
-    def _flat_arrays(self, model: Any) -> tuple | None:
-        """(parameters (n,), gradients (n,), slot buffers) end to end, while the model's
-        parameters and gradients and this optimizer's slots are all still views of
-        their flat buffers; else None (the update then goes parameter by parameter).
-        Every rule is elementwise, so both give the same numbers."""
-        bufs = model._flat_buffers() if hasattr(model, "_flat_buffers") else None
-        if bufs is None:
+    def _lay_out(self, store: Any, state: OptState) -> OptState:
+        """``state`` with its slots copied into views of one buffer per slot, tiled like
+        ``store``'s flat parameters (zeros where ``state`` has no slots yet)."""
+        bases = tuple(store.xp.zeros_like(store.flat_params) for _ in self.slot_names)
+        views = {k: tuple(store.tile(b)) for k, b in zip(self.slot_names, bases)}
+        for k in self.slot_names:
+            for view, a in zip(views[k], state.slots.get(k, ())):
+                view[...] = a
+        self._flat = (store, bases, tuple(views[k][0] for k in self.slot_names))
+        return OptState(state.t, views)
+
+    def _flat_slots(self, store: Any) -> tuple | None:
+        """The slot buffers (one per slot, laid out like ``store.flat_params``) for a
+        flat update, laying the state out anew where it is not (a state that was
+        loaded, restored or moved); None where the store is not flat."""
+        if not store.flat:
             return None
         if not self.slot_names:
-            return (*bufs, ())
-        if self._flat_slots is None:
-            return None
-        bases, firsts = self._flat_slots
-        if any(self.state.slots[k][0] is not f for k, f in zip(self.slot_names, firsts)):
-            return None  # the state was replaced (restore, load_state_dict, to)
-        return (*bufs, bases)
+            return ()
+        flat = self._flat
+        if flat is None or flat[0] is not store or any(
+                self.state.slots[k][0] is not f for k, f in zip(self.slot_names, flat[2])):
+            self.state = self._lay_out(store, self.state)
+            self._checked = (store, self.state)
+            flat = self._flat
+        return flat[1]
 
     def reset(self) -> None:
         """Forget the state (it is rebuilt on the next :meth:`step`)."""
         self.state = None
-        self._flat_slots = None
+        self._flat = None
 
     def state_dict(self) -> dict:
         """``{"name", "config", "t", "slots": {slot: [arrays in parameter order]}}``.
@@ -227,7 +276,6 @@ class Optimizer:
     def load_state_dict(self, d: dict) -> None:
         """Restore hyperparameters (schedule state included), t and slot arrays
         (copied, kept in their own namespace) from :meth:`state_dict`'s dict."""
-        self._flat_slots = None
         if not isinstance(d, dict) or not {"name", "t", "slots"} <= set(d):
             raise ValueError("an optimizer state dict needs 'name', 't' and 'slots'")
         if str(d["name"]).lower() != self.name:
@@ -257,12 +305,10 @@ class Optimizer:
     def restore(self, snap: tuple) -> None:
         """Put back a copy of :meth:`snapshot`'s state (``snap`` stays usable)."""
         self.state = _copy_state(snap[0])
-        self._trusted = self._flat_slots = None
 
     def to(self, xp: Any, device: Any = None) -> Optimizer:
         """Move the slot arrays to namespace ``xp`` on ``device`` (its default if None),
         keeping their dtype; returns self."""
-        self._flat_slots = None  # the slots become separate arrays in the new namespace
         xp = _compat.namespace(xp)
         device = _compat.resolve_device(xp, device)
 

@@ -204,7 +204,7 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_ += epochs
         self.t_ += epochs * n
         if val is not None and self._best is not None:
-            self.model_._set_parameters_unchecked(self._best)
+            self.model_.store.assign(self._best)
         if not incremental and hist.stop_reason is None and epochs == self.max_iter:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
                           f"the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)

@@ -182,10 +182,10 @@ def _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar) -> dict:
     total, totals = 0.0, [0.0] * len(metric_objs)  # means, summed batch by batch (float16 never overflows)
     for b, (start, stop) in enumerate(batches.spans):
         Xb, Tb = X[start:stop, ...], T[start:stop, ...]
-        Y = model._train_forward(Xb)
+        Y, tape = model._step_forward(Xb)
         for i, m in enumerate(metric_objs):  # before the loss, which may write over Y
             totals[i] = totals[i] + m.total(Y, Tb, xp) * (1 / batches.n_used)
-        J = model._loss_backward(Y, Tb, loss)
+        J = model._step_backward(Y, Tb, loss, tape)
         del Y
         optimizer.step(model)
         total = total + J * share[b]
@@ -271,7 +271,7 @@ def _evaluate(model, X, T, loss, metric_objs, batch_size) -> dict[str, float]:
     Y = _predict(model, X, batch_size)
     out = {}
     if loss is not None:
-        out["loss"] = float(loss.value(Y, T, xp) + (model._penalty(loss.l2) if loss.l2 else 0.0))
+        out["loss"] = float(loss.value(Y, T, xp) + (model.l2_penalty(loss.l2) if loss.l2 else 0.0))
     for m in metric_objs:
         out[m.name] = float(m.total(Y, T, xp)) / X.shape[0]
     return out
@@ -324,7 +324,7 @@ def _restore(model, optimizer, saved):
     """Put back copies of the snapshot (which stays usable)."""
     params, opt_state = saved
     xp = model.xp
-    model._set_parameters_unchecked([xp.asarray(p, copy=True) for p in params])
+    model.store.assign([xp.asarray(p, copy=True) for p in params])
     if opt_state is not None:
         optimizer.restore(opt_state)
 

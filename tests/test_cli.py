@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import nnbackprop as nb
 from nnbackprop import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,8 +83,6 @@ def test_csv_train_evaluate_predict_round_trip(tmp_path, capsys, csv_data):
 
 
 def test_regression_reports_mse_and_checkpoint_takes_raw_features(tmp_path, capsys):
-    import nnbackprop.checkpoint as ckpt
-
     rng = np.random.default_rng(1)
     X = rng.uniform(0, 100, (80, 2))
     y = 3 * X[:, 0] - X[:, 1] + 1000.5
@@ -92,7 +91,7 @@ def test_regression_reports_mse_and_checkpoint_takes_raw_features(tmp_path, caps
                          "--epochs", "200", "--out", tmp_path / "r_model.npz")
     assert code == 0, err and "regression" in out
     assert "test: MSE" in out and "MAE" in out
-    model = ckpt.load(tmp_path / "r_model.npz")  # standardisation folded into the weights
+    model = nb.load(tmp_path / "r_model.npz")  # standardisation folded into the weights
     pred = model.predict(X.astype(np.float32))[:, 0]
     assert np.max(np.abs(pred - y)) < 5.0
 

@@ -214,8 +214,6 @@ def test_backward_before_forward(be):
     before = [be.host(p).copy() for p in model.parameters()]
     with pytest.raises(RuntimeError, match="backward called before forward"):
         model.backward(_f64(be, np.ones((5, 2))))
-    with pytest.raises(RuntimeError, match="backward called before forward"):
-        model.layers[0].backward(_f64(be, np.ones((5, 2))))
     with pytest.raises(RuntimeError, match="no gradients yet"):
         model.gradients()
     assert model.layers[0].dW is None and model.layers[0].db is None
@@ -240,7 +238,7 @@ def test_widths_must_chain():
 def test_bad_layer_lists():
     with pytest.raises(ValueError, match="at least one layer"):
         nb.Sequential([])
-    with pytest.raises(TypeError, match="layer 1 must be a Dense, got str"):
+    with pytest.raises(TypeError, match="layer 1 must be an nnbackprop Layer .*got str"):
         nb.Sequential([nb.Dense(2, 2), "relu"])
     d = nb.Dense(2, 2)
     with pytest.raises(ValueError, match="appears twice"):

@@ -1,7 +1,10 @@
-"""The in-place fast paths behind nnbackprop._compat equal the generic Array API path.
+"""The in-place kernels equal their generic Array API forms.
 
-Each test runs once with the fast paths on and once with ``FAST_PATHS`` off
-(the generic expressions every namespace gets), on every backend, and compares.
+Each kernel sits beside its rule (activations, losses, layers, optim) and writes
+into a buffer where :func:`nnbackprop._compat.writer` allows it. Each test runs
+once with in-place writes on and once with ``_compat.INPLACE`` off (the generic
+expressions every namespace gets), on every backend, and compares; where the
+backend is writeable it also checks that the kernel did write in place.
 """
 
 from __future__ import annotations
@@ -10,13 +13,13 @@ import numpy as np
 import pytest
 
 import nnbackprop as nb
-from nnbackprop import _compat
+from nnbackprop import _compat, optim
 
 
 @pytest.fixture
 def generic(monkeypatch):
     """Call inside a test to switch the fast paths off for the rest of it."""
-    return lambda: monkeypatch.setattr(_compat, "FAST_PATHS", False)
+    return lambda: monkeypatch.setattr(_compat, "INPLACE", False)
 
 
 def _z(be, rng, dtype, shape=(7, 5)):
@@ -28,16 +31,53 @@ def _z(be, rng, dtype, shape=(7, 5)):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_relu_in_place_equals_generic(be, rng, dtype, generic):
     xp = be.xp
+    relu = nb.activations.ReLU()
     zh = be.host(_z(be, rng, dtype)).copy()
-    fast = be.host(_compat.relu_(be.asarray(zh, dtype), xp)).copy()
     dA = rng.standard_normal(zh.shape)
-    fast_b = be.host(_compat.relu_backward_(be.asarray(dA, dtype), be.asarray(fast, dtype), xp)).copy()
+    z = be.asarray(zh.copy(), dtype)
+    fast = relu.forward(z, xp, out=z)
+    assert (fast is z) == _compat.is_writeable(z)
+    fast = be.host(fast).copy()
+    a = be.asarray(fast.copy(), dtype)  # delta written over a (the training step's choice)
+    fast_a = relu.backward(be.asarray(dA, dtype), None, a, xp, out=a)
+    assert (fast_a is a) == _compat.is_writeable(a)
+    fast_a = be.host(fast_a).copy()
+    d = be.asarray(dA.copy(), dtype)  # delta written over dA
+    fast_d = relu.backward(d, None, be.asarray(fast.copy(), dtype), xp, out=d)
+    assert (fast_d is d) == _compat.is_writeable(d)
+    fast_d = be.host(fast_d).copy()
     generic()
-    slow = be.host(_compat.relu_(be.asarray(zh, dtype), xp))
-    slow_b = be.host(_compat.relu_backward_(be.asarray(dA, dtype), be.asarray(slow, dtype), xp))
+    slow = be.host(relu.forward(be.asarray(zh, dtype), xp, out=be.asarray(zh, dtype)))
+    slow_b = be.host(relu.backward(be.asarray(dA, dtype), None, be.asarray(slow, dtype), xp))
     np.testing.assert_array_equal(fast, slow)
     np.testing.assert_array_equal(fast, np.maximum(zh, 0))
-    np.testing.assert_array_equal(fast_b, slow_b)
+    np.testing.assert_array_equal(fast_a, slow_b)
+    np.testing.assert_array_equal(fast_d, slow_b)
+    np.testing.assert_array_equal(slow_b, dA.astype(dtype) * (zh > 0))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_matmul_into_and_sum_rows_equal_the_plain_expressions(be, rng, dtype, generic):
+    """Dense's kernels: a @ b and sum over rows, written into the caller's buffer
+    where it may be written, bit-equal to ``a @ b`` and ``xp.sum(a, axis=0)``."""
+    xp = be.xp
+    ah, bh = rng.standard_normal((37, 5)), rng.standard_normal((5, 4))
+    a, b = be.asarray(ah, dtype), be.asarray(bh, dtype)
+    out, out_b = xp.zeros((37, 4), dtype=a.dtype), xp.zeros((5,), dtype=a.dtype)
+    got = nb.layers.matmul_into(a, b, out)
+    got_b = nb.layers.sum_rows(a, xp, out=out_b)
+    assert (got is out) == (got_b is out_b) == _compat.is_writeable(out)
+    assert _compat.namespace_of(got) is xp and got.dtype == a.dtype and got_b.shape == (5,)
+    np.testing.assert_array_equal(be.host(got), be.host(a @ b))
+    np.testing.assert_array_equal(be.host(got_b), be.host(xp.sum(a, axis=0)))
+    np.testing.assert_allclose(be.host(got), ah @ bh, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(be.host(got_b), ah.sum(axis=0), rtol=1e-5, atol=1e-5)
+    wrong = xp.zeros((36, 4), dtype=a.dtype)  # a buffer of another shape is never written
+    np.testing.assert_array_equal(be.host(nb.layers.matmul_into(a, b, wrong)), be.host(a @ b))
+    np.testing.assert_array_equal(be.host(wrong), np.zeros((36, 4)))
+    generic()
+    np.testing.assert_array_equal(be.host(nb.layers.matmul_into(a, b, out)), be.host(got))
+    np.testing.assert_array_equal(be.host(nb.layers.sum_rows(a, xp, out=out_b)), be.host(got_b))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -48,7 +88,7 @@ def test_softmax_xent_labels_equals_one_hot_form(be, rng, dtype, generic):
     loss = nb.losses.SoftmaxCrossEntropy()
     z = be.asarray(zh, dtype)
     J_fast, g_fast = (be.host(a).copy() for a in loss.value_and_grad(z, labels, xp))
-    np.testing.assert_array_equal(be.host(z), zh.astype(dtype))  # logits left untouched
+    np.testing.assert_array_equal(be.host(z), zh.astype(dtype))  # logits left untouched without out=
     generic()
     J_slow, g_slow = (be.host(a) for a in loss.value_and_grad(z, labels, xp))
     tol = 1e-6 if dtype == "float32" else 1e-13
@@ -89,20 +129,21 @@ def test_public_backward_leaves_dY_alone(be, rng):
 @pytest.mark.parametrize("a,b", [(1.0, -0.01), (0.9, 0.1), (1.0, 1.0), (0.999, -3e-4)])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_axpby_in_blocks_equals_the_plain_expression(be, a, b, dtype):
-    """The optimizer's in-place update, blocked through scratch on NumPy for large
-    arrays (here 6 blocks), gives exactly a x + b y."""
+    """The optimizer's in-place update (blocked through scratch for large arrays in
+    host memory: here 6 blocks) gives exactly a x + b y, the functional form."""
     rng = np.random.default_rng(1)
     xh, yh = rng.standard_normal((300, 700)), rng.standard_normal((300, 700))
     x, y = be.asarray(xh, dtype), be.asarray(yh, dtype)
-    expected = be.host(a * x + b * y) if a != 1.0 else be.host(x + (y if b == 1.0 else b * y))
-    if not _compat.is_writeable(x):
-        pytest.skip(f"{be.name} arrays are not updated in place")
+    expected = be.host(optim.axpby(x, a, b, y))
+    np.testing.assert_allclose(expected, a * xh.astype(dtype) + b * yh.astype(dtype), rtol=1e-5, atol=1e-6)
+    if not _compat.is_writeable(x):  # no in-place path here: the functional form above is the update
+        return
     scratch = {}
-    out = _compat.axpby_(x, a, b, y, scratch)
+    out = optim.axpby_(x, a, b, y, scratch)
     assert out is x
     np.testing.assert_array_equal(be.host(out), expected)
-    blocked = be.name == "numpy" and b != 1.0  # b = 1 needs no temporary at all
-    assert [t.size for t in scratch.values()] == ([_compat._BLOCK] if blocked else [])
+    blocked = _compat.on_host(x) and b != 1.0  # b = 1 needs no temporary at all
+    assert [t.size for t in scratch.values()] == ([optim._BLOCK] if blocked else [])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -114,8 +155,8 @@ def test_softmax_xent_in_place_equals_one_hot_form(be, rng, dtype, generic):
     labels = be.asarray(rng.integers(0, 4, size=9), "int64")
     loss = nb.losses.SoftmaxCrossEntropy()
     z = be.asarray(zh.copy(), dtype)  # written over: never the host reference itself
-    J_fast, g = loss.value_and_grad_(z, labels, xp)
-    if be.name == "numpy":
+    J_fast, g = loss.value_and_grad(z, labels, xp, out=z)
+    if _compat.on_host(z) and _compat.is_writeable(z):  # the host kernel (integer gathers)
         assert g is z
     J_fast, g_fast = be.host(J_fast).copy(), be.host(g).copy()
     generic()
@@ -123,18 +164,6 @@ def test_softmax_xent_in_place_equals_one_hot_form(be, rng, dtype, generic):
     tol = 1e-6 if dtype == "float32" else 1e-13
     np.testing.assert_allclose(J_fast, J_slow, rtol=tol)
     np.testing.assert_allclose(g_fast, g_slow, rtol=tol, atol=tol)
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_sum_rows_equals_xp_sum(be, rng, dtype):
-    """The training step's db: the NumPy reduction equals xp.sum(a, axis=0) exactly,
-    in the input's dtype and namespace."""
-    ah = rng.standard_normal((37, 5))
-    a = be.asarray(ah, dtype)
-    got = _compat.sum_rows(a, be.xp)
-    assert _compat.namespace_of(got) is be.xp and got.dtype == a.dtype and got.shape == (5,)
-    np.testing.assert_array_equal(be.host(got), be.host(be.xp.sum(a, axis=0)))
-    np.testing.assert_allclose(be.host(got), ah.astype(dtype).sum(axis=0), rtol=1e-6)
 
 
 def test_softmax_xent_labels_out_of_range_equals_one_hot_form(be, rng, generic):

@@ -282,21 +282,30 @@ def test_copies_of_parameters_and_gradients_outlive_training_steps(be, rng):
     assert not all(np.array_equal(be.host(g), h) for g, h in zip(model.gradients(), host_grads))
 
 
-# the layer's forward and backward, and their training-step forms ------------------------------------
-def test_dense_backward_never_writes_dA_and_train_forward_equals_forward(be, rng):
+# the layer's forward and backward, with fresh and with reused buffers ------------------------------
+def test_dense_forward_backward_by_the_formulas_fresh_or_reused_buffers(be, rng):
+    """Dense's forward and backward (the protocol the model calls) give the delta
+    rule's numbers, with fresh buffers (public calls) and with reused ones (the
+    training step: the second step writes into the first step's arrays); X is
+    never written."""
     model = nb.Sequential([nb.Dense(3, 4, "relu")], xp=be.xp, dtype="float64", seed=0)
     layer = model.layers[0]
-    Xh = rng.standard_normal((5, 3))
+    Xh, dAh = rng.standard_normal((5, 3)), rng.standard_normal((5, 4))
     X = _f64(be, Xh)
-    W, b = be.host(layer.W), be.host(layer.b)
-    A = be.host(layer.forward(X)).copy()
-    np.testing.assert_allclose(A, np.maximum(Xh @ W + b, 0), rtol=1e-14)
-    np.testing.assert_array_equal(be.host(layer.train_forward(X)), A)
-    dAh = rng.standard_normal((5, 4))
-    dA = _f64(be, dAh)
-    dX = layer.backward(dA)
-    np.testing.assert_array_equal(be.host(dA), dAh)  # the caller's dA, untouched
-    delta = dAh * (A > 0)
-    np.testing.assert_allclose(be.host(layer.dW), Xh.T @ delta, rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(be.host(dX), delta @ W.T, rtol=1e-13, atol=1e-15)
-    assert layer.backward(dA, input_grad=False) is None
+    W, b = be.host(layer.W).copy(), be.host(layer.b).copy()
+    A_ref = np.maximum(Xh @ W + b, 0)
+    delta = dAh * (A_ref > 0)
+    for reuse in (False, True):
+        ws = nb.layers.Workspace(be.xp, model.dtype, model.device, reuse=reuse)
+        for _ in range(2):
+            ctx = {}
+            A = layer.forward(X, ctx, ws)
+            np.testing.assert_allclose(be.host(A), A_ref, rtol=1e-14)
+            dX = layer.backward(_f64(be, dAh), ctx, ws, input_grad=True)
+            np.testing.assert_allclose(be.host(layer.grads["W"]), Xh.T @ delta, rtol=1e-13, atol=1e-15)
+            np.testing.assert_allclose(be.host(layer.grads["b"]), delta.sum(0), rtol=1e-13, atol=1e-15)
+            np.testing.assert_allclose(be.host(dX), delta @ W.T, rtol=1e-13, atol=1e-15)
+            np.testing.assert_array_equal(be.host(X), Xh)
+        ctx = {}
+        layer.forward(X, ctx, ws)
+        assert layer.backward(_f64(be, dAh), ctx, ws, input_grad=False) is None
