@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import _compat
+from .registry import resolve
 
 
 class Loss:
@@ -253,13 +254,4 @@ LOSSES = {cls.name: cls for cls in (MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
 def get(spec) -> Loss:
     """A loss from its name (``"mse"``, ``"binary_cross_entropy"``,
     ``"softmax_cross_entropy"``), a config dict, or an instance."""
-    if isinstance(spec, Loss):
-        return spec
-    if isinstance(spec, dict):
-        spec = dict(spec)
-        name = spec.pop("name")
-    else:
-        name = spec
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(LOSSES)}")
-    return LOSSES[name](**(spec if isinstance(spec, dict) else {}))
+    return resolve("loss", spec, LOSSES, Loss)
