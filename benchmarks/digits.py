@@ -55,8 +55,7 @@ def load(seed: int = 0):
 
 def fit_nnbackprop(Xtr, ytr, cfg: Config, seed: int = 0):
     """A 64-128-10 Sequential (NumPy) after ``model.fit`` with ``cfg``."""
-    model = nb.Sequential([nb.Dense(Xtr.shape[1], HIDDEN, activation="relu"),
-                           nb.Dense(HIDDEN, 10)], dtype=DTYPE, seed=seed)
+    model = nb.mlp([Xtr.shape[1], HIDDEN, 10], "relu", dtype=DTYPE, seed=seed)
     opt = nb.optim.SGD(cfg.lr) if cfg.solver == "sgd" else nb.optim.Adam(cfg.lr)
     model.fit(Xtr, ytr, loss=nb.losses.SoftmaxCrossEntropy(), optimizer=opt, epochs=cfg.epochs,
               batch_size=cfg.batch, shuffle=True, seed=seed, progress=False)

@@ -95,10 +95,7 @@ def sgd(lr: float = LR) -> tuple[Any, str]:
 
 def build_model(size: Size, xp: Any, dtype: str, seed: int = 0) -> Any:
     """ReLU hidden layers, identity output, He-normal weights from ``seed``."""
-    dims = size.layers
-    layers = [nb.Dense(a, b, activation="relu" if i < len(dims) - 2 else "identity")
-              for i, (a, b) in enumerate(zip(dims, dims[1:]))]
-    return nb.Sequential(layers, xp=xp, dtype=dtype, seed=seed)
+    return nb.mlp(size.layers, "relu", xp=xp, dtype=dtype, seed=seed)
 
 
 def nnbackprop_case(phase: str, backend_name: str, size: Size, dtype: str) -> Case:

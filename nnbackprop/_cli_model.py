@@ -1,5 +1,6 @@
-"""The model side of the command line: build a network from ``--hidden``, fold the
-data standardisation into its weights, and keep a little metadata in the checkpoint.
+"""The model side of the command line: parse ``--hidden`` (the network is
+``nb.mlp([n_in, *hidden, n_out], activation)``), fold the data standardisation into
+its weights, and keep a little metadata in the checkpoint.
 
 The command line trains on standardised data, x' = (x - mu) / s and, for
 regression, y' = (y - m) / sy. After training both affine maps are folded
@@ -26,7 +27,6 @@ import numpy as np
 
 from . import _compat
 from .checkpoint import atomic_write
-from .layers import Dense
 from .model import Sequential
 
 META_KEY = "cli_meta"
@@ -43,15 +43,6 @@ def parse_hidden(text: str) -> list[int]:
     if any(s < 1 for s in sizes):
         raise ValueError(f"--hidden sizes must be positive, got {text!r}")
     return sizes
-
-
-def build(n_in: int, hidden: list[int], n_out: int, activation: str, *, xp: Any, dtype: str,
-          seed: int | None) -> Sequential:
-    """n_in -> hidden... (``activation``) -> n_out (identity: logits or values)."""
-    sizes = [n_in, *hidden, n_out]
-    acts = [activation] * len(hidden) + ["identity"]
-    layers = [Dense(a, b, act) for a, b, act in zip(sizes, sizes[1:], acts)]
-    return Sequential(layers, xp=xp, dtype=dtype, seed=seed)
 
 
 def standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

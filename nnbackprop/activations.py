@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import _compat
+from .registry import resolve
 
 
 class Activation:
@@ -162,32 +163,15 @@ ACTIVATIONS: dict[str, type[Activation]] = {
     cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax)
 }
 
-_NO_DERIVATIVE = {"step", "heaviside", "sign", "threshold"}
+_NO_DERIVATIVE = {
+    name: "it has no useful derivative (it is 0 almost everywhere), so backpropagation cannot "
+          "train through it; use 'sigmoid' or 'tanh' for a smooth step"
+    for name in ("step", "heaviside", "sign", "threshold")
+}
 
 
 def get(spec: str | dict | Activation | None) -> Activation:
-    """An :class:`Activation` from its name, its ``config()`` dict, or itself."""
+    """An :class:`Activation` from its name, its ``config()`` dict, or itself; None is identity."""
     if spec is None:
         return Identity()
-    if isinstance(spec, Activation):
-        return spec
-    if isinstance(spec, dict):
-        spec = dict(spec)
-        name = spec.pop("name")
-        return _by_name(name)(**spec)
-    if isinstance(spec, str):
-        return _by_name(spec)()
-    raise TypeError(f"activation must be a name or an Activation, got {type(spec).__name__}")
-
-
-def _by_name(name: str) -> type[Activation]:
-    key = name.lower()
-    if key in _NO_DERIVATIVE:
-        raise ValueError(
-            f"activation {name!r} has no useful derivative (it is 0 almost everywhere), "
-            f"so backpropagation cannot train through it; use 'sigmoid' or 'tanh' for a "
-            f"smooth step. Valid names: {', '.join(ACTIVATIONS)}"
-        )
-    if key not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; valid names: {', '.join(ACTIVATIONS)}")
-    return ACTIVATIONS[key]
+    return resolve("activation", spec, ACTIVATIONS, Activation, refused=_NO_DERIVATIVE)

@@ -208,6 +208,7 @@ def _move(xp, a: np.ndarray, dtype, device):
 
 def cmd_train(args) -> int:
     from . import activations, losses, optim, training
+    from ._mlp import mlp
 
     if not args.out.endswith(".npz"):
         raise UsageError(f"argument --out: the checkpoint must be a .npz file, got {args.out!r}")
@@ -260,8 +261,8 @@ def cmd_train(args) -> int:
         n_out, loss, metrics = 1, losses.MSE(), []
         y_fit = ((y - y_shift) / y_scale)[:, None]
 
-    model = cm.build(table.X.shape[1], hidden, n_out, args.activation, xp=name, dtype=args.dtype,
-                     seed=args.seed)
+    model = mlp([table.X.shape[1], *hidden, n_out], args.activation, xp=name, dtype=args.dtype,
+                seed=args.seed)
     xp, dev, dt = model.xp, model.device, model.dtype
     ydt = None if classify else dt
 

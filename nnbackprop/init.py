@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from .registry import resolve
+
 
 class Initializer:
     """``init(rng, n_in, n_out) -> (n_in, n_out)`` float64 host array."""
@@ -91,6 +93,7 @@ _ZERO_MESSAGE = (
     "and receive the same gradient, so the units stay identical forever (the symmetry "
     "problem). Use 'he_normal' (relu), 'glorot_uniform' (sigmoid, tanh) or 'uniform'"
 )
+_CONSTANT = dict.fromkeys(("zeros", "zero", "constant", "ones"), _ZERO_MESSAGE)
 
 
 def get(spec, activation_name: str = "identity") -> Initializer:
@@ -100,20 +103,4 @@ def get(spec, activation_name: str = "identity") -> Initializer:
     """
     if spec is None:
         return HeNormal() if activation_name in ("relu", "leaky_relu") else GlorotUniform()
-    if isinstance(spec, Initializer):
-        return spec
-    if isinstance(spec, dict):
-        spec = dict(spec)
-        return _by_name(spec.pop("name"))(**spec)
-    if isinstance(spec, str):
-        return _by_name(spec)()
-    raise TypeError(f"init must be a name or an Initializer, got {type(spec).__name__}")
-
-
-def _by_name(name: str) -> type[Initializer]:
-    key = name.lower()
-    if key in ("zeros", "zero", "constant", "ones"):
-        raise ValueError(f"init {name!r}: " + _ZERO_MESSAGE)
-    if key not in INITIALIZERS:
-        raise ValueError(f"unknown init {name!r}; valid names: {', '.join(INITIALIZERS)}")
-    return INITIALIZERS[key]
+    return resolve("init", spec, INITIALIZERS, Initializer, refused=_CONSTANT)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import _compat
+from .registry import resolve
 
 
 class Loss:
@@ -284,13 +285,4 @@ LOSSES = {cls.name: cls for cls in (MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
 def get(spec) -> Loss:
     """A loss from its name (``"mse"``, ``"binary_cross_entropy"``,
     ``"softmax_cross_entropy"``), a config dict, or an instance."""
-    if isinstance(spec, Loss):
-        return spec
-    if isinstance(spec, dict):
-        spec = dict(spec)
-        name = spec.pop("name")
-    else:
-        name = spec
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(LOSSES)}")
-    return LOSSES[name](**(spec if isinstance(spec, dict) else {}))
+    return resolve("loss", spec, LOSSES, Loss)

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import _compat
 from .losses import check_float_target, check_labels
+from .registry import resolve
 
 
 class Metric:
@@ -135,8 +136,6 @@ METRICS = {"accuracy": Accuracy, "acc": Accuracy, "mse": MeanSquaredError,
 
 
 def get(spec) -> Metric:
-    if isinstance(spec, Metric):
-        return spec
-    if spec not in METRICS:
-        raise ValueError(f"unknown metric {spec!r}; valid names: {', '.join(METRICS)}")
-    return METRICS[spec]()
+    """A metric from its name (``"accuracy"``, ``"mse"``, ``"mae"`` or an alias in
+    :data:`METRICS`), a dict such as ``{"name": "accuracy", "threshold": 0.5}``, or an instance."""
+    return resolve("metric", spec, METRICS, Metric)

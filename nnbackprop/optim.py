@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 
 from . import _compat
 from . import schedules as _schedules
+from .registry import resolve
 from .schedules import _number
 
 __all__ = ["OptState", "Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "get"]
@@ -455,24 +456,4 @@ _OPTIMIZERS = {cls.name: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW)}
 def get(spec: Any, **kwargs: Any) -> Optimizer:
     """An optimizer from a name (``"adam"``), a config dict (``{"name": "sgd", "lr": 0.1}``)
     or an instance; ``kwargs`` override or add hyperparameters."""
-    if isinstance(spec, Optimizer):
-        if kwargs:
-            raise TypeError("cannot apply keyword arguments to an optimizer instance; build a new one")
-        return spec
-    if isinstance(spec, str):
-        name, config = spec, {}
-    elif isinstance(spec, dict):
-        config = dict(spec)
-        name = config.pop("name", None)
-        if name is None:
-            raise ValueError(f"an optimizer config needs a 'name' (one of {sorted(_OPTIMIZERS)}), "
-                             f"got {spec!r}")
-    else:
-        raise TypeError(f"optimizer must be a name, a config dict or an Optimizer, got {type(spec).__name__}")
-    cls = _OPTIMIZERS.get(str(name).lower())
-    if cls is None:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(_OPTIMIZERS)}")
-    try:
-        return cls(**{**config, **kwargs})
-    except TypeError as exc:
-        raise ValueError(f"cannot build optimizer {name!r} from {({**config, **kwargs})!r}: {exc}") from exc
+    return resolve("optimizer", spec, _OPTIMIZERS, Optimizer, overrides=kwargs)

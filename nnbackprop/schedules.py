@@ -20,6 +20,8 @@ import math
 import numbers
 from typing import Any
 
+from .registry import resolve
+
 __all__ = ["Schedule", "Constant", "StepDecay", "ExponentialDecay", "InverseScaling", "Cosine",
            "ReduceOnPlateau", "get"]
 
@@ -199,26 +201,11 @@ _SCHEDULES = {cls.name: cls for cls in
 
 def get(spec: Any) -> Schedule:
     """A schedule from a float (-> :class:`Constant`), a name, a config dict or an instance."""
-    if isinstance(spec, Schedule):
-        return spec
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
         return Constant(spec)
-    if isinstance(spec, str):
-        name, kwargs = spec, {}
-    elif isinstance(spec, dict):
-        kwargs = dict(spec)
-        name = kwargs.pop("name", None)
-        if name is None:
-            raise ValueError(f"a schedule config needs a 'name' (one of {sorted(_SCHEDULES)}), got {spec!r}")
-    else:
+    if not isinstance(spec, (str, dict, Schedule)):
         raise TypeError(
             f"a learning rate must be a float, a schedule, its name or its config dict, "
             f"got {type(spec).__name__}"
         )
-    cls = _SCHEDULES.get(str(name).lower())
-    if cls is None:
-        raise ValueError(f"unknown schedule {name!r}; expected one of {sorted(_SCHEDULES)}")
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ValueError(f"cannot build schedule {name!r} from {kwargs!r}: {exc}") from exc
+    return resolve("schedule", spec, _SCHEDULES, Schedule)

@@ -35,8 +35,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _compat, losses, optim, training
+from ._mlp import mlp
 from .callbacks import Callback
-from .layers import Dense
 from .model import Sequential
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -172,11 +172,8 @@ class _BaseMLP(BaseEstimator):
         T, n_out, strata = self._targets(xp, X, y, first, classes)
         rs = check_random_state(self.random_state)
         if first:
-            layer_sizes = [X.shape[1], *sizes, n_out]
-            acts = [_ACTIVATIONS[self.activation]] * len(sizes) + ["identity"]
-            layers = [Dense(a, b, act) for a, b, act in zip(layer_sizes, layer_sizes[1:], acts)]
-            self.model_ = Sequential(layers, xp=xp, dtype=self.dtype, device=_compat.device_of(X),
-                                     seed=int(rs.randint(2**31 - 1)))
+            self.model_ = mlp([X.shape[1], *sizes, n_out], _ACTIVATIONS[self.activation], xp=xp,
+                              dtype=self.dtype, device=_compat.device_of(X), seed=int(rs.randint(2**31 - 1)))
             self.n_iter_, self.t_ = 0, 0
             self.loss_curve_, self.best_loss_, self._no_improve = [], np.inf, 0
             self.validation_scores_ = [] if self.early_stopping else None
@@ -260,10 +257,9 @@ class _BaseMLP(BaseEstimator):
         saved = state.pop("_model_state", None)
         self.__dict__.update(state)
         if saved is not None:
-            layers = [Dense(c["n_in"], c["n_out"], activation=c["activation"], init=c["init"])
-                      for c in copy.deepcopy(saved["config"]["layers"])]
             xp_name = saved["xp"].removeprefix("array_api_compat.")
-            model = Sequential(layers, xp=xp_name, dtype=saved["dtype"], seed=saved["seed"])
+            model = Sequential.from_config(copy.deepcopy(saved["config"]), xp=xp_name, dtype=saved["dtype"],
+                                           seed=saved["seed"])
             model.set_parameters([_compat.from_host(model.xp, p, model.dtype, model.device)
                                   for p in saved["params"]])
             self.model_ = model

@@ -81,12 +81,10 @@ def time_step(name: str, *, n_in: int = 64, hidden: int = 256, n_out: int = 10, 
     n_in-hidden-hidden-n_out ReLU network on a batch (batch, n_in) in backend ``name``."""
     from . import losses, optim
     from ._compat import from_host, namespace, resolve_dtype
-    from .layers import Dense
-    from .model import Sequential
+    from ._mlp import mlp
 
     xp = namespace(name)
-    model = Sequential([Dense(n_in, hidden, "relu"), Dense(hidden, hidden, "relu"), Dense(hidden, n_out)],
-                       xp=xp, dtype=dtype, seed=seed)
+    model = mlp([n_in, hidden, hidden, n_out], "relu", xp=xp, dtype=dtype, seed=seed)
     rng = np.random.default_rng(seed)
     X = from_host(xp, rng.standard_normal((batch, n_in)), resolve_dtype(xp, dtype), model.device)
     T = from_host(xp, rng.integers(0, n_out, batch).astype(np.int64), None, model.device)
