@@ -192,6 +192,22 @@ def matmul_into(a: Any, b: Any, out: Any) -> Any:
     return m.matmul(a, b, out=out)
 
 
+def affine_into(X: Any, W: Any, b: Any, out: Any) -> Any:
+    """Z = X W + b (N, n_out), written into ``out`` where :func:`matmul_into` would:
+    one fused operation where the array's module has one (``addmm``: the bias
+    taken into the matrix product), else the product and then ``Z += b`` in Z's
+    own buffer (the same numbers as ``X @ W + b``)."""
+    m = _compat.writer(X if out is None else out)
+    fused = getattr(m, "addmm", None)
+    if fused is not None and out is None:
+        return fused(b, X, W)
+    if fused is not None and tuple(out.shape) == (X.shape[0], W.shape[1]) and out.dtype == X.dtype:
+        return fused(b, X, W, out=out)
+    Z = matmul_into(X, W, out)
+    Z += b  # Z is the caller's own: in place (rebinds where arrays are immutable)
+    return Z
+
+
 def sum_rows(a: Any, xp: Any, out: Any = None) -> Any:
     """sum over the rows of a (N, n): (n,), written into ``out`` where it is given and
     writeable, else a new array (``xp.sum(a, axis=0)``; the same numbers either way)."""
@@ -242,8 +258,7 @@ class Dense(Layer):
     def forward(self, X: Any, ctx: dict | None, ws: Workspace) -> Any:
         """A = g(X W + b) (N, n_out); keeps X, and A or Z where g' reads them."""
         act = self.activation
-        Z = matmul_into(X, self.W, ws.buffer(self, "Z", (X.shape[0], self.n_out)))
-        Z += self.b  # Z is this layer's own: in place (rebinds where arrays are immutable)
+        Z = affine_into(X, self.W, self.b, ws.buffer(self, "Z", (X.shape[0], self.n_out)))
         A = act.forward(Z, self.xp, out=None if act.backward_uses_z else Z)
         if ctx is not None:
             ctx["X"] = X

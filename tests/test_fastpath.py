@@ -75,7 +75,15 @@ def test_matmul_into_and_sum_rows_equal_the_plain_expressions(be, rng, dtype, ge
     wrong = xp.zeros((36, 4), dtype=a.dtype)  # a buffer of another shape is never written
     np.testing.assert_array_equal(be.host(nb.layers.matmul_into(a, b, wrong)), be.host(a @ b))
     np.testing.assert_array_equal(be.host(wrong), np.zeros((36, 4)))
+    c = be.asarray(rng.standard_normal(4), dtype)
+    z_out = xp.zeros((37, 4), dtype=a.dtype)
+    z = nb.layers.affine_into(a, b, c, z_out)  # Z = X W + b, fused where the module has addmm
+    assert (z is z_out) == _compat.is_writeable(z_out)
+    np.testing.assert_allclose(be.host(z), be.host(a @ b + c), rtol=1e-6 if dtype == "float32" else 1e-14,
+                               atol=1e-6 if dtype == "float32" else 1e-14)
+    np.testing.assert_allclose(be.host(nb.layers.affine_into(a, b, c, None)), be.host(z), rtol=0, atol=0)
     generic()
+    np.testing.assert_array_equal(be.host(nb.layers.affine_into(a, b, c, z_out)), be.host(a @ b + c))
     np.testing.assert_array_equal(be.host(nb.layers.matmul_into(a, b, out)), be.host(got))
     np.testing.assert_array_equal(be.host(nb.layers.sum_rows(a, xp, out=out_b)), be.host(got_b))
 

@@ -99,3 +99,49 @@ def test_weights_set_mid_training_and_a_plain_backward_keep_the_numbers(be, kind
     for a, b in zip(_host(model.parameters(), be), params, strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(be.host(W_new), np.random.default_rng(9).standard_normal((9, 7)) * 0.1)
+
+
+def _spy_rule(monkeypatch, opt):
+    """Record the shape of the parameter array each call of the optimizer's rule gets."""
+    calls = []
+    rule = type(opt)._rule
+
+    def spy(self, ax, xp, p, g, slots, lr, n):
+        calls.append(tuple(p.shape))
+        return rule(self, ax, xp, p, g, slots, lr, n)
+
+    monkeypatch.setattr(type(opt), "_rule", spy)
+    return calls
+
+
+@pytest.mark.parametrize("how", ["fit", "train_step", "own_loop"])
+@pytest.mark.parametrize("l2", [0.0, 1e-3])
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_the_flat_update_ran(be, monkeypatch, how, l2, kind):
+    """On every backend that writes in place, each update is ONE call of the rule over
+    the whole flat buffer (parameters, gradients, slots), however training is driven:
+    fit, train_step, or a user's own forward / backward / optimizer.step loop; with
+    and without L2. Elsewhere it runs once per parameter. The numbers are the
+    per-parameter reference's either way (checked above and in test_layer_protocol)."""
+    rng = np.random.default_rng(5)
+    X, T = _data(be, rng)
+    model, opt = _net(be), OPTIMIZERS[kind]()
+    loss = nb.losses.SoftmaxCrossEntropy(l2=l2)
+    calls = _spy_rule(monkeypatch, opt)
+    steps = 3
+    if how == "fit":
+        model.fit(X, T, loss=loss, optimizer=opt, epochs=1, batch_size=7, progress=False)  # 3 batches of 20 rows
+    elif how == "train_step":
+        for _ in range(steps):
+            model.train_step(X, T, loss, opt)
+    else:
+        for _ in range(steps):
+            Y = model.forward(X)
+            model.backward(loss.grad(Y, T))
+            opt.step(model)
+    n = sum(int(np.prod(p.shape)) for p in model.parameters())
+    if be.spec.writeable:
+        assert calls == [(n,)] * steps
+        assert model.store.flat and opt.state.t == steps
+    else:
+        assert calls == [tuple(p.shape) for p in model.parameters()] * steps
