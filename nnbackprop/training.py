@@ -286,12 +286,35 @@ def check_data(model, X, T, loss, metric_objs=(), names=("X", "T")) -> None:
     xp = model.xp
     for name, A in zip(names, (X, T)):
         if xp.isdtype(A.dtype, "real floating"):
-            bad = int(xp.sum(xp.astype(~xp.isfinite(A), xp.int32)))
+            bad = int(_count_not_finite(xp, A))  # the one read when all is well
             if bad:
-                rows = int(xp.sum(xp.astype(xp.any(~xp.isfinite(A), axis=tuple(range(1, A.ndim)))
-                                            if A.ndim > 1 else ~xp.isfinite(A), xp.int32)))
+                rows = int(_count_not_finite(xp, A, rows=True))
                 raise ValueError(f"{name} holds {bad} NaN or infinite values in {rows} rows; "
                                  f"remove or impute them before training")
+
+
+_CHECK_BLOCK = 1 << 20  # elements per block of the finiteness check: 1 MiB boolean temporaries
+
+
+def _count_not_finite(xp, A, rows: bool = False):
+    """How many values of A (rows=False), or rows holding one, are NaN or
+    infinite: a 0-d array summed on the device, not read back. A is checked in
+    blocks of rows, so the temporaries stay about _CHECK_BLOCK booleans, never
+    the size of A."""
+    n = A.shape[0]
+    per_row = math.prod(A.shape[1:])
+    step = max(1, _CHECK_BLOCK // max(per_row, 1))
+    total = 0
+    for start in range(0, n, step):  # one block's temporaries die before the next one's
+        total = total + _block_not_finite(xp, A[start:min(start + step, n), ...], rows)
+    return total
+
+
+def _block_not_finite(xp, B, rows: bool):
+    ok = xp.isfinite(B)
+    if rows and B.ndim > 1:
+        ok = xp.all(ok, axis=tuple(range(1, B.ndim)))
+    return math.prod(ok.shape) - xp.count_nonzero(ok)
 
 
 def _need_rows(X, name) -> None:

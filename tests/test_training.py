@@ -485,3 +485,43 @@ def test_predict_and_evaluate_outputs_kind(be, dtype):
         assert tuple(Y.shape) == (9, 3)
     res = model.evaluate(X, y, loss="softmax_cross_entropy")
     assert set(res) == {"loss", "accuracy"} and all(type(v) is float for v in res.values())
+
+
+def test_refuses_nan_in_X_counted_across_blocks(be):
+    """9000 x 128 values, more than the 2**20 that the finiteness check takes at a
+    time: bad values at both ends of the array and on either side of row 8192
+    are all counted, and rows with several count once."""
+    X = np.random.default_rng(1).standard_normal((9000, 128))
+    for r, c in [(0, 0), (5, 3), (5, 127), (8191, 64), (8192, 0), (8192, 1), (8999, 127)]:
+        X[r, c] = [np.nan, np.inf, -np.inf][(r + c) % 3]
+    bad, rows = int(np.sum(~np.isfinite(X))), int(np.sum(~np.all(np.isfinite(X), axis=1)))
+    assert (bad, rows) == (7, 5)
+    model = nb.Sequential([nb.Dense(128, 3)], xp=be.xp, dtype="float64", seed=0)
+    before = _weights(model)
+    y = be.asarray(np.arange(9000) % 3)
+    with pytest.raises(ValueError, match=rf"^X holds {bad} NaN or infinite values in {rows} rows; "):
+        model.fit(be.asarray(X, "float64"), y, loss="softmax_cross_entropy", optimizer="sgd",
+                  progress=False)
+    for p, q in zip(_weights(model), before, strict=True):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_finiteness_check_of_X_works_in_small_blocks():
+    """Refusing a 32 MiB float32 X for one NaN in its last value: both passes of
+    the check (values, then rows) hold at most a block of 2**20 booleans (1 MiB)
+    and its row flags at a time, where a full-size boolean temporary would be
+    8 MiB (tracemalloc sees NumPy's buffers)."""
+    import tracemalloc
+
+    X = np.zeros((65_536, 128), np.float32)
+    X[-1, -1] = np.nan
+    y = np.arange(65_536) % 3
+    model = nb.Sequential([nb.Dense(128, 3)], xp=np, dtype="float32", seed=0)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"^X holds 1 NaN or infinite values in 1 rows; "):
+            model.fit(X, y, loss="softmax_cross_entropy", optimizer="sgd", progress=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < (1 << 20) + (1 << 19), peak
