@@ -8,8 +8,9 @@
                       unless drop_last=True)
 
 Data stay on their device. Each epoch draws one permutation from a seeded host
-generator (same seed, same order on every backend), moves it to the device once
-and gathers the rows there; batches are slices of that. The loss and metrics are
+generator (same seed, same order on every backend) and moves it to the device
+once; each batch gathers its rows through it, so no epoch copies all of X (and
+without shuffling, batches are slices: no copy at all). The loss and metrics are
 summed on the device and read once per epoch, with one more read that checks
 the weights are still finite: no host-device sync per batch.
 """
@@ -128,6 +129,7 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
                     cb.on_epoch_begin(run, epoch)
                 order = rng.permutation(batches.n) if shuffle and batches.n > 1 else None
                 logs = _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar)
+                del order  # not alive while the next epoch's is drawn
                 if validation_data is not None:
                     val = _evaluate(model, *validation_data, loss, metric_objs, batch_size)
                     logs.update({f"val_{k}": v for k, v in val.items()})
@@ -175,13 +177,12 @@ def _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar) -> dict:
     model, optimizer = run.model, run.optimizer
     xp = model.xp
     saved = _snapshot(model, optimizer)
-    if order is not None:  # one gather per epoch, on the device
-        idx = _compat.from_host(xp, order, device=model.device)
-        X, T = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
+    # the epoch's row order moves to the device once; each batch gathers its rows from it
+    idx = None if order is None else _compat.from_host(xp, order, device=model.device)
     share = [(stop - start) / batches.n_used for start, stop in batches.spans]
     total, totals = 0.0, [0.0] * len(metric_objs)  # means, summed batch by batch (float16 never overflows)
     for b, (start, stop) in enumerate(batches.spans):
-        Xb, Tb = X[start:stop, ...], T[start:stop, ...]
+        Xb, Tb = _rows(xp, X, idx, start, stop), _rows(xp, T, idx, start, stop)
         Y = model._train_forward(Xb)
         for i, m in enumerate(metric_objs):  # before the loss, which may write over Y
             totals[i] = totals[i] + m.total(Y, Tb, xp) * (1 / batches.n_used)
@@ -192,7 +193,7 @@ def _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar) -> dict:
         bar.batch(epoch, b)
     epoch_loss = float(total)  # the one read of the epoch's numbers
     if not (math.isfinite(epoch_loss) and _all_finite(xp, model.parameters())):
-        b, what = _replay(model, optimizer, X, T, loss, batches, saved)
+        b, what = _replay(model, optimizer, X, T, idx, loss, batches, saved)
         _restore(model, optimizer, saved)
         where = f"batch {b + 1} of {len(batches.spans)}" if b is not None else \
             f"one of its {len(batches.spans)} batches (a replay did not reproduce it)"
@@ -212,14 +213,23 @@ def _all_finite(xp, arrays) -> bool:
     return bool(xp.all(xp.stack([xp.all(xp.isfinite(a)) for a in arrays])))
 
 
-def _replay(model, optimizer, X, T, loss, batches, saved):
+def _rows(xp, A, idx, start, stop):
+    """Batch rows start..stop of A in this epoch's order: a slice of A itself
+    (no copy) when idx is None (no shuffling), else rows idx[start:stop]
+    gathered on the device. One batch is copied at a time, never all of A."""
+    return A[start:stop, ...] if idx is None else xp.take(A, idx[start:stop], axis=0)
+
+
+def _replay(model, optimizer, X, T, idx, loss, batches, saved):
     """(batch index, what went wrong) of a diverged epoch, found by running it
-    again from ``saved`` with a check after every batch (the failure path only:
-    one device read per batch). (None, ...) if the replay stays finite."""
+    again, on the same batches, from ``saved`` with a check after every batch
+    (the failure path only: one device read per batch). (None, ...) if the
+    replay stays finite."""
     xp = model.xp
     _restore(model, optimizer, saved)
     for b, (start, stop) in enumerate(batches.spans):
-        J = float(model._value_and_grad(X[start:stop, ...], T[start:stop, ...], loss))
+        Xb, Tb = _rows(xp, X, idx, start, stop), _rows(xp, T, idx, start, stop)
+        J = float(model._value_and_grad(Xb, Tb, loss))
         if not math.isfinite(J):
             return b, f"the loss became {J}"
         optimizer.step(model)

@@ -525,3 +525,113 @@ def test_finiteness_check_of_X_works_in_small_blocks():
     finally:
         tracemalloc.stop()
     assert peak < (1 << 20) + (1 << 19), peak
+
+
+# --- epochs gather their batches, never a copy of all the data --------------------------------
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_shuffled_batches_are_the_seeded_permutations_rows_bit_for_bit(be, drop_last):
+    """fit with shuffle: batch k of an epoch is rows perm[5k:5k+5] of X and T, perm
+    from numpy.random.default_rng(seed). The same steps by hand (train_step on
+    those rows, gathered on the host) give the very same weights and Adam state."""
+    X, y = _blobs(be, n=23)
+    loss = nb.losses.SoftmaxCrossEntropy()
+    model, opt = _net(be), nb.optim.Adam(0.05)
+    model.fit(X, y, loss=loss, optimizer=opt, epochs=3, batch_size=5, seed=11, drop_last=drop_last,
+              progress=False)
+    by_hand, hand_opt = _net(be), nb.optim.Adam(0.05)
+    rng = np.random.default_rng(11)
+    Xh, yh = be.host(X), be.host(y)
+    spans = [(0, 5), (5, 10), (10, 15), (15, 20)] + ([] if drop_last else [(20, 23)])
+    for _ in range(3):
+        perm = rng.permutation(23)
+        for start, stop in spans:
+            rows = perm[start:stop]
+            by_hand.train_step(be.asarray(Xh[rows], "float64"), be.asarray(yh[rows]), loss, hand_opt)
+    assert opt.state.t == hand_opt.state.t == 3 * len(spans)
+    for p, q in zip(_weights(model), _weights(by_hand), strict=True):
+        np.testing.assert_array_equal(p, q)
+    for k in opt.state.slots:
+        for a, b in zip(opt.state.slots[k], hand_opt.state.slots[k], strict=True):
+            np.testing.assert_array_equal(be.host(a), be.host(b))
+
+
+def test_divergence_replay_names_the_shuffled_batch(be):
+    """Linear MSE, SGD(lr=1e306), every row 0 (no gradient) but row 0, whose update
+    overflows the weights. With shuffle, the epoch's replay must report the batch
+    that holds row 0 in the seeded order, not its batch in the given order."""
+    X = np.zeros((8, 2))
+    T = np.zeros((8, 1))
+    X[0], T[0] = [10.0, 10.0], [-100.0]
+    seed = 3
+    position = int(np.flatnonzero(np.random.default_rng(seed).permutation(8) == 0)[0])
+    batch = position // 2 + 1
+    assert batch != 1  # the given order puts row 0 in batch 1: the test tells them apart
+    model = _linear(be)
+    start = _weights(model)
+    with pytest.raises(nb.TrainingDiverged,
+                       match=rf"diverged in epoch 1, batch {batch} of 4: its update made the weights"):
+        model.fit(be.asarray(X, "float64"), be.asarray(T, "float64"), loss="mse",
+                  optimizer=nb.optim.SGD(lr=1e306), epochs=1, batch_size=2, seed=seed, progress=False)
+    for p, q in zip(_weights(model), start, strict=True):
+        np.testing.assert_array_equal(p, q)
+
+
+MiB = 1 << 20
+
+
+def _traced_fit(**kw):
+    from benchmarks import fit_memory
+
+    return fit_memory.measure(**kw)
+
+
+def test_tracemalloc_sees_a_copy_of_the_data():
+    """The instrument of the two tests below: tracemalloc counts NumPy's buffers,
+    so a full gather of X (what each epoch did before) shows as X's size."""
+    import tracemalloc
+
+    X = np.ones((4096, 128), np.float32)
+    tracemalloc.start()
+    try:
+        Xc = np.take(X, np.arange(4096)[::-1], axis=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert X.nbytes <= peak < X.nbytes + 4096 * 8 + 64 * 1024 and Xc.shape == X.shape
+
+
+def test_shuffled_fit_peak_memory_is_a_tenth_of_X_plus_the_model():
+    """Two shuffled epochs of Adam in batches of 256 over a 128 MiB float32 X
+    (262,144 x 128; a small model, 128 -> 8 -> 10, so that the test is quick):
+    the traced peak of fit beyond the data stays within
+
+        10 % of X                       (the row order: 8 bytes a row, 1.6 % here)
+      + the model, twice                (parameters, gradients, Adam's m and v;
+                                         the epoch's copy of weights and state for a rollback)
+      + 1 MiB                           (the larger of the finiteness check's block of
+                                         2**20 booleans and one batch of X, its labels,
+                                         activations and update scratch, ~0.5 MiB)
+
+    Gathering all of X each epoch, as fit did, cost 100 % of X; the full-size
+    finiteness check it made, 125 % (measured: 167,773,776 bytes; now about
+    2.6 MB, 2 % of X, against a budget of 14.5 MB)."""
+    rows, features, hidden, classes = 262_144, 128, 8, 10
+    r = _traced_fit(rows=rows, features=features, hidden=hidden, classes=classes, batch_size=256,
+                    epochs=2, optimizer="adam", shuffle=True)
+    X_bytes = rows * features * 4
+    params = (features * hidden + hidden + hidden * classes + classes) * 4
+    model = params + params + 2 * params  # parameters, gradients, m and v
+    budget = X_bytes // 10 + 2 * model + MiB
+    assert r["X_bytes"] == X_bytes
+    assert r["peak_extra"] <= budget, (r["peak_extra"], budget)
+
+
+def test_unshuffled_fit_copies_no_batch():
+    """Without shuffling, batches are slices of X: the traced peak of fit stays
+    below the size of one batch of X (8192 rows x 128 float32 = 4 MiB), which a
+    gathered batch alone would reach; the model (128 -> 1 -> 10) is tiny."""
+    batch, features = 8192, 128
+    r = _traced_fit(rows=8 * batch, features=features, hidden=1, classes=10, batch_size=batch,
+                    epochs=1, optimizer="sgd", shuffle=False)
+    assert r["peak_extra"] < batch * features * 4, r
