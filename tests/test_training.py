@@ -485,3 +485,167 @@ def test_predict_and_evaluate_outputs_kind(be, dtype):
         assert tuple(Y.shape) == (9, 3)
     res = model.evaluate(X, y, loss="softmax_cross_entropy")
     assert set(res) == {"loss", "accuracy"} and all(type(v) is float for v in res.values())
+
+
+def test_refuses_nan_in_X_counted_across_blocks(be):
+    """9000 x 128 values, more than the 2**20 that the finiteness check takes at a
+    time: bad values at both ends of the array and on either side of row 8192
+    are all counted, and rows with several count once."""
+    X = np.random.default_rng(1).standard_normal((9000, 128))
+    for r, c in [(0, 0), (5, 3), (5, 127), (8191, 64), (8192, 0), (8192, 1), (8999, 127)]:
+        X[r, c] = [np.nan, np.inf, -np.inf][(r + c) % 3]
+    bad, rows = int(np.sum(~np.isfinite(X))), int(np.sum(~np.all(np.isfinite(X), axis=1)))
+    assert (bad, rows) == (7, 5)
+    model = nb.Sequential([nb.Dense(128, 3)], xp=be.xp, dtype="float64", seed=0)
+    before = _weights(model)
+    y = be.asarray(np.arange(9000) % 3)
+    with pytest.raises(ValueError, match=rf"^X holds {bad} NaN or infinite values in {rows} rows; "):
+        model.fit(be.asarray(X, "float64"), y, loss="softmax_cross_entropy", optimizer="sgd",
+                  progress=False)
+    for p, q in zip(_weights(model), before, strict=True):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_finiteness_check_of_X_works_in_small_blocks():
+    """Refusing a 32 MiB float32 X for one NaN in its last value: both passes of
+    the check (values, then rows) hold at most a block of 2**20 booleans (1 MiB)
+    and its row flags at a time, where a full-size boolean temporary would be
+    8 MiB (tracemalloc sees NumPy's buffers)."""
+    import tracemalloc
+
+    X = np.zeros((65_536, 128), np.float32)
+    X[-1, -1] = np.nan
+    y = np.arange(65_536) % 3
+    model = nb.Sequential([nb.Dense(128, 3)], xp=np, dtype="float32", seed=0)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"^X holds 1 NaN or infinite values in 1 rows; "):
+            model.fit(X, y, loss="softmax_cross_entropy", optimizer="sgd", progress=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < (1 << 20) + (1 << 19), peak
+
+
+# --- epochs gather their batches, never a copy of all the data --------------------------------
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_shuffled_batches_are_the_seeded_permutations_rows_bit_for_bit(be, drop_last):
+    """fit with shuffle: batch k of an epoch is rows perm[5k:5k+5] of X and T, perm
+    from numpy.random.default_rng(seed). The same steps by hand (train_step on
+    those rows, gathered on the host) give the very same weights and Adam state."""
+    X, y = _blobs(be, n=23)
+    loss = nb.losses.SoftmaxCrossEntropy()
+    model, opt = _net(be), nb.optim.Adam(0.05)
+    model.fit(X, y, loss=loss, optimizer=opt, epochs=3, batch_size=5, seed=11, drop_last=drop_last,
+              progress=False)
+    by_hand, hand_opt = _net(be), nb.optim.Adam(0.05)
+    rng = np.random.default_rng(11)
+    Xh, yh = be.host(X), be.host(y)
+    spans = [(0, 5), (5, 10), (10, 15), (15, 20)] + ([] if drop_last else [(20, 23)])
+    for _ in range(3):
+        perm = rng.permutation(23)
+        for start, stop in spans:
+            rows = perm[start:stop]
+            by_hand.train_step(be.asarray(Xh[rows], "float64"), be.asarray(yh[rows]), loss, hand_opt)
+    assert opt.state.t == hand_opt.state.t == 3 * len(spans)
+    for p, q in zip(_weights(model), _weights(by_hand), strict=True):
+        np.testing.assert_array_equal(p, q)
+    for k in opt.state.slots:
+        for a, b in zip(opt.state.slots[k], hand_opt.state.slots[k], strict=True):
+            np.testing.assert_array_equal(be.host(a), be.host(b))
+
+
+def test_divergence_replay_names_the_shuffled_batch(be):
+    """Linear MSE, SGD(lr=1e306), every row 0 (no gradient) but row 0, whose update
+    overflows the weights. With shuffle, the epoch's replay must report the batch
+    that holds row 0 in the seeded order, not its batch in the given order."""
+    X = np.zeros((8, 2))
+    T = np.zeros((8, 1))
+    X[0], T[0] = [10.0, 10.0], [-100.0]
+    seed = 3
+    position = int(np.flatnonzero(np.random.default_rng(seed).permutation(8) == 0)[0])
+    batch = position // 2 + 1
+    assert batch != 1  # the given order puts row 0 in batch 1: the test tells them apart
+    model = _linear(be)
+    start = _weights(model)
+    with pytest.raises(nb.TrainingDiverged,
+                       match=rf"diverged in epoch 1, batch {batch} of 4: its update made the weights"):
+        model.fit(be.asarray(X, "float64"), be.asarray(T, "float64"), loss="mse",
+                  optimizer=nb.optim.SGD(lr=1e306), epochs=1, batch_size=2, seed=seed, progress=False)
+    for p, q in zip(_weights(model), start, strict=True):
+        np.testing.assert_array_equal(p, q)
+
+
+MiB = 1 << 20
+
+
+def _traced_fit(**kw):
+    from benchmarks import fit_memory
+
+    return fit_memory.measure(**kw)
+
+
+def test_tracemalloc_sees_a_copy_of_the_data():
+    """The instrument of the two tests below: tracemalloc counts NumPy's buffers,
+    so a full gather of X (what each epoch did before) shows as X's size."""
+    import tracemalloc
+
+    X = np.ones((4096, 128), np.float32)
+    tracemalloc.start()
+    try:
+        Xc = np.take(X, np.arange(4096)[::-1], axis=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert X.nbytes <= peak < X.nbytes + 4096 * 8 + 64 * 1024 and Xc.shape == X.shape
+
+
+def test_shuffled_fit_peak_memory_is_a_tenth_of_X_plus_the_model():
+    """Two shuffled epochs of Adam in batches of 256 over a 128 MiB float32 X
+    (262,144 x 128; a small model, 128 -> 8 -> 10, so that the test is quick):
+    the traced peak of fit beyond the data stays within
+
+        10 % of X                       (the row order: 8 bytes a row, 1.6 % here)
+      + the model, twice                (parameters, gradients, Adam's m and v;
+                                         the epoch's copy of weights and state for a rollback)
+      + 1 MiB                           (the larger of the finiteness check's block of
+                                         2**20 booleans and one batch of X, its labels,
+                                         activations and update scratch, ~0.5 MiB)
+
+    Gathering all of X each epoch, as fit did, cost 100 % of X; the full-size
+    finiteness check it made, 125 % (measured: 167,773,776 bytes; now about
+    2.6 MB, 2 % of X, against a budget of 14.5 MB)."""
+    rows, features, hidden, classes = 262_144, 128, 8, 10
+    r = _traced_fit(rows=rows, features=features, hidden=hidden, classes=classes, batch_size=256,
+                    epochs=2, optimizer="adam", shuffle=True)
+    X_bytes = rows * features * 4
+    params = (features * hidden + hidden + hidden * classes + classes) * 4
+    model = params + params + 2 * params  # parameters, gradients, m and v
+    budget = X_bytes // 10 + 2 * model + MiB
+    assert r["X_bytes"] == X_bytes
+    assert r["peak_extra"] <= budget, (r["peak_extra"], budget)
+
+
+def test_unshuffled_fit_copies_no_batch():
+    """Without shuffling, batches are slices of X: the traced peak of fit stays
+    below the size of one batch of X (8192 rows x 128 float32 = 4 MiB), which a
+    gathered batch alone would reach; the model (128 -> 1 -> 10) is tiny."""
+    batch, features = 8192, 128
+    r = _traced_fit(rows=8 * batch, features=features, hidden=1, classes=10, batch_size=batch,
+                    epochs=1, optimizer="sgd", shuffle=False)
+    assert r["peak_extra"] < batch * features * 4, r
+
+
+def test_online_fit_holds_nothing_per_batch():
+    """Online (batch 1) and shuffled over 5,000 rows of 2 float32 features: the
+    traced peak of fit stays within the row order (8 bytes a row), 10 % of X,
+    the model twice and 64 KiB (one step's arrays and the fit's Python objects;
+    22 kB measured, whatever the row count). A list of the 5,000 (start, stop)
+    batch ranges and their shares of the epoch, as fit kept, took 850 kB."""
+    rows, features, hidden, classes = 5_000, 2, 4, 3
+    r = _traced_fit(rows=rows, features=features, hidden=hidden, classes=classes, batch_size=1,
+                    epochs=1, optimizer="sgd", shuffle=True)
+    params = (features * hidden + hidden + hidden * classes + classes) * 4
+    budget = 8 * rows + rows * features * 4 // 10 + 2 * (2 * params) + 64 * 1024
+    assert r["peak_extra"] <= budget, (r["peak_extra"], budget)
