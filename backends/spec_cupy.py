@@ -18,8 +18,8 @@ SPEC = Backend(
     module="cupy",
     requirement="cupy-cuda12x",
     dtypes=("float32", "float64", "float16"),
-    device="cuda",
-    cpu=False,
+    writeable=True,
+    device_kind="cuda",
     sync=_sync,
     probe=_probe,
 )
