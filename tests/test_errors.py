@@ -3,11 +3,10 @@ gradients and the kept forward pass are the same after the failing call)."""
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 
+import backends
 import nnbackprop as nb
 from nnbackprop import _compat
 
@@ -56,15 +55,10 @@ def f(be):
 
 def _foreign(be, a):
     """``a`` as an array of some other installed library than ``be``'s."""
-    if be.name != "numpy":
-        return np.asarray(a, dtype=np.float64)
-    for name in ("array_api_strict", "torch"):
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
-        xp = _compat.namespace(mod)
-        return xp.asarray(np.asarray(a, dtype=np.float64), dtype=xp.float64)
+    for spec in backends.all_backends().values():
+        if spec.module != be.spec.module and spec.unavailable() is None:
+            xp = _compat.namespace(spec.load())
+            return xp.asarray(np.asarray(a, dtype=np.float64), dtype=xp.float64)
     pytest.skip("no second array library installed to build a foreign array")
 
 

@@ -101,7 +101,8 @@ def test_axpby_in_blocks_equals_the_plain_expression(be, a, b, dtype):
     out = _compat.axpby_(x, a, b, y, scratch)
     assert out is x
     np.testing.assert_array_equal(be.host(out), expected)
-    blocked = be.name == "numpy" and b != 1.0  # b = 1 needs no temporary at all
+    # TODO(core): blocks on every writeable backend once axpby_'s fast path runs there
+    blocked = type(x) is np.ndarray and b != 1.0  # b = 1 needs no temporary at all
     assert [t.size for t in scratch.values()] == ([_compat._BLOCK] if blocked else [])
 
 
@@ -115,7 +116,7 @@ def test_softmax_xent_in_place_equals_one_hot_form(be, rng, dtype, generic):
     loss = nb.losses.SoftmaxCrossEntropy()
     z = be.asarray(zh.copy(), dtype)  # written over: never the host reference itself
     J_fast, g = loss.value_and_grad_(z, labels, xp)
-    if be.name == "numpy":
+    if type(z) is np.ndarray and _compat.is_writeable(z):  # TODO(core): be.spec.writeable, once it runs there
         assert g is z
     J_fast, g_fast = be.host(J_fast).copy(), be.host(g).copy()
     generic()

@@ -60,10 +60,10 @@ def test_numpy_parameters_and_slots_tile_one_buffer_each(be):
     """On NumPy (where the training step also writes gradients in place) parameters,
     gradients and each optimizer slot are disjoint views tiling one buffer each:
     the layout the one-go update runs on."""
-    if be.name != "numpy":
-        pytest.skip("the layout is NumPy's fast path; the numbers are checked on every backend above")
     rng = np.random.default_rng(4)
     model, opt = _net(be), optim.Adam(0.01)
+    if type(model.parameters()[0]) is not np.ndarray:  # TODO(core): be.spec.writeable, once the flat store is there
+        pytest.skip("the layout is NumPy's fast path; the numbers are checked on every backend above")
     model.train_step(*_data(be, rng), nb.losses.SoftmaxCrossEntropy(), opt)
     groups = [model.parameters(), model.gradients()] + [list(v) for v in opt.state.slots.values()]
     for arrays in groups:
