@@ -12,6 +12,7 @@ import pkgutil
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Backend:
     base: bool = False              # installed with nnbackprop itself (a dependency in pyproject.toml)
     exact_pin: bool = False         # requirement must name one exact version (name==version)
     benchmarked: bool = True        # timed by benchmarks/ (False: a test-only variant of another spec)
+    # the device tests put arrays and models on, from the module; None: its default device
+    device_factory: Callable[[ModuleType], Any] | None = None
     sync: Callable[[ModuleType], None] = lambda mod: None  # wait for queued device work
     probe: Callable[[ModuleType], str | None] = lambda mod: None  # reason it is unusable
 

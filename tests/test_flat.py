@@ -14,7 +14,7 @@ from nnbackprop import optim
 
 def _net(be):
     return nb.Sequential([nb.Dense(6, 9, "relu"), nb.Dense(9, 7, "tanh"), nb.Dense(7, 3)],
-                         xp=be.xp, dtype="float64", seed=3)
+                         xp=be.xp, device=be.device, dtype="float64", seed=3)
 
 
 def _data(be, rng):

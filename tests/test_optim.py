@@ -109,7 +109,7 @@ def _host(xs):
 
 
 def _net(be, dtype="float64", seed=0):
-    return nb.Sequential([nb.Dense(2, 6, "tanh"), nb.Dense(6, 1)], xp=be.xp, dtype=dtype, seed=seed)
+    return nb.Sequential([nb.Dense(2, 6, "tanh"), nb.Dense(6, 1)], xp=be.xp, device=be.device, dtype=dtype, seed=seed)
 
 
 def _data(be, dtype="float64", n=32):
@@ -339,7 +339,8 @@ def test_optimizer_from_another_model_is_refused(be):
     X, T = _data(be)
     opt = optim.Adam()
     _net(be).train_step(X, T, nb.losses.MSE(), opt)
-    bigger = nb.Sequential([nb.Dense(2, 7, "tanh"), nb.Dense(7, 1)], xp=be.xp, dtype="float64", seed=0)
+    bigger = nb.Sequential([nb.Dense(2, 7, "tanh"), nb.Dense(7, 1)], xp=be.xp, device=be.device,
+                           dtype="float64", seed=0)
     with pytest.raises(ValueError, match="reset\\(\\)"):
         bigger.train_step(X, T, nb.losses.MSE(), opt)
     opt.reset()
@@ -432,8 +433,8 @@ def test_float16_model_trains(be, kind):
         pytest.skip(f"{be.name} has no float16")
     X = be.asarray([[0, 0], [0, 1], [1, 0], [1, 1]], "float16")
     T = be.asarray([[0], [1], [1], [0]], "float16")
-    model = nb.Sequential([nb.Dense(2, 8, "tanh"), nb.Dense(8, 1, "sigmoid")], xp=be.xp, dtype="float16",
-                          seed=0)
+    model = nb.Sequential([nb.Dense(2, 8, "tanh"), nb.Dense(8, 1, "sigmoid")], xp=be.xp, device=be.device,
+                          dtype="float16", seed=0)
     hist = model.fit(X, T, loss="mse", optimizer=optim.get(kind, lr=0.05), epochs=300, progress=False)
     losses = np.array(hist["loss"])
     assert np.all(np.isfinite(losses)) and all(np.all(np.isfinite(p)) for p in _host(model.parameters()))
