@@ -31,6 +31,8 @@ class Backend:
     benchmarked: bool = True        # timed by benchmarks/ (False: a test-only variant of another spec)
     # the device tests put arrays and models on, from the module; None: its default device
     device_factory: Callable[[ModuleType], Any] | None = None
+    # makes an array read-only, for a spec whose test inputs are all read-only; None: left writeable
+    freeze: Callable[[Any], None] | None = None
     sync: Callable[[ModuleType], None] = lambda mod: None  # wait for queued device work
     probe: Callable[[ModuleType], str | None] = lambda mod: None  # reason it is unusable
 
@@ -42,6 +44,11 @@ class Backend:
     @property
     def has_float16(self) -> bool:
         return "float16" in self.dtypes
+
+    @property
+    def readonly_inputs(self) -> bool:
+        """Every array a test hands the library is read-only."""
+        return self.freeze is not None
 
     def unavailable(self) -> str | None:
         """None when usable here; otherwise why not, in words."""
