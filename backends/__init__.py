@@ -28,6 +28,7 @@ class Backend:
     device_kind: str = "cpu"        # kind of device its arrays live on: "cpu" or "cuda"
     base: bool = False              # installed with nnbackprop itself (a dependency in pyproject.toml)
     exact_pin: bool = False         # requirement must name one exact version (name==version)
+    alternatives: tuple[str, ...] = ()  # other requirements for the same module (another CUDA build)
     benchmarked: bool = True        # timed by benchmarks/ (False: a test-only variant of another spec)
     # the device tests put arrays and models on, from the module; None: its default device
     device_factory: Callable[[ModuleType], Any] | None = None
@@ -50,12 +51,17 @@ class Backend:
         """Every array a test hands the library is read-only."""
         return self.freeze is not None
 
+    def install_hint(self) -> str:
+        """``pip install '...'``, with the alternatives where there are some."""
+        others = "".join(f" (or '{r}')" for r in self.alternatives)
+        return f"pip install '{self.requirement}'{others}"
+
     def unavailable(self) -> str | None:
         """None when usable here; otherwise why not, in words."""
         try:
             mod = importlib.import_module(self.module)
         except Exception as exc:
-            return f"{self.module} is not installed ({type(exc).__name__}: {exc}); pip install '{self.requirement}'"
+            return f"{self.module} is not installed ({type(exc).__name__}: {exc}); {self.install_hint()}"
         try:
             return self.probe(mod)
         except Exception as exc:
