@@ -23,14 +23,26 @@ nox.options.error_on_missing_interpreters = True
 
 BACKENDS = backends.all_backends()
 PYTHON = "3.11"
-TORCH_PIN = "torch==2.13.0"  # the CPU build on the reference machines; never a plain `torch`
 JAX = "jax"  # a peer in the benchmarks only: plain jax brings the CPU jaxlib, never CUDA
+
+
+def _check_pin(session, spec):
+    """A spec that must be pinned (torch: the CPU build on the reference machines,
+    never a plain `torch`) names exactly one version."""
+    if spec.exact_pin and not backends.is_exact_pin(spec.requirement):
+        session.error(f"{spec.name} must be pinned to one exact version (name==version), spec says {spec.requirement}")
+
+
+def _install_backend(session, spec):
+    """The spec's own requirement, unless nnbackprop's dependencies bring it."""
+    _check_pin(session, spec)
+    if not spec.base:
+        session.install(spec.requirement)
 
 
 def _install_for(session, spec):
     session.install("-e", ".[test,examples]")
-    if spec.name != "numpy":
-        session.install(spec.requirement)
+    _install_backend(session, spec)
 
 
 @nox.session(python=PYTHON)
@@ -57,17 +69,16 @@ def lint(session):
 def bench(session):
     """The benchmark suite on every backend installable here, then the report.
 
-    Backends come from their specs (torch exactly ``torch==2.13.0``, the CPU build
-    on the reference machines). Results: ``benchmarks/results/$BENCH_LABEL.json``
-    (default ``cpu``) and ``BENCHMARKS.md`` at the root. Extra arguments go to
-    pytest, e.g. ``nox -s bench -- --bench-sizes tiny,medium``.
+    Backends come from their specs (an ``exact_pin`` spec such as torch's must
+    name one version: ``torch==2.13.0``, the CPU build on the reference
+    machines). Results: ``benchmarks/results/$BENCH_LABEL.json`` (default
+    ``cpu``) and ``BENCHMARKS.md`` at the root. Extra arguments go to pytest,
+    e.g. ``nox -s bench -- --bench-sizes tiny,medium``.
     """
     session.install("-e", ".[test,examples,plot]")
     for spec in BACKENDS.values():
-        if spec.cpu and spec.name != "numpy":
-            if spec.name == "torch" and spec.requirement != TORCH_PIN:
-                session.error(f"torch must be pinned to exactly {TORCH_PIN}, spec says {spec.requirement}")
-            session.install(spec.requirement)
+        if spec.cpu and spec.benchmarked:
+            _install_backend(session, spec)
     try:  # the JAX jit peer (CPU jaxlib, ~600 MB); without it its cases skip with the reason
         session.install(JAX)
     except CommandFailed:

@@ -12,6 +12,8 @@ SPEC = Backend(
     # exactly this CPU build: it is on the reference machines, and a plain
     # `torch` pulls several GB of CUDA libraries.
     requirement="torch==2.13.0",
+    exact_pin=True,
     dtypes=("float32", "float64", "float16"),
+    writeable=True,
     sync=_sync,
 )

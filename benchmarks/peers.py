@@ -215,8 +215,8 @@ def gemm_floor(backend_name: str, size: Size, dtype: str) -> Case:
 
     Per layer k with input A (N, a) and weights W (a, b): forward A @ W,
     dW = A^T @ delta, and delta @ W^T (all but the first layer). Written
-    into preallocated outputs where the backend's matmul takes ``out=``
-    (NumPy, PyTorch), so the floor holds nothing but the products.
+    into preallocated outputs on a writeable backend (its matmul takes
+    ``out=``: NumPy, PyTorch, CuPy), so the floor holds nothing but the products.
     """
     from nnbackprop import _compat
 
@@ -237,7 +237,7 @@ def gemm_floor(backend_name: str, size: Size, dtype: str) -> Case:
         terms.append((A.T, D))
         if i > 0:
             terms.append((D, W.T))
-    out_kw = backend_name in ("numpy", "torch")
+    out_kw = spec.writeable
     matmul = mod.matmul
     outs = [matmul(p, q) for p, q in terms]
 

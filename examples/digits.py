@@ -11,7 +11,7 @@ import numpy as np
 import nnbackprop as nb
 
 
-def load(xp, dtype="float32", seed=0):
+def load(xp, dtype="float32", seed=0, device=None):
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -20,13 +20,13 @@ def load(xp, dtype="float32", seed=0):
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=seed, stratify=y)
     m = nb._compat.namespace(xp)
     dt = getattr(m, dtype)
-    return (m.asarray(Xtr, dtype=dt), m.asarray(ytr.astype(np.int64)),
-            m.asarray(Xte, dtype=dt), m.asarray(yte.astype(np.int64)))
+    return (m.asarray(Xtr, dtype=dt, device=device), m.asarray(ytr.astype(np.int64), device=device),
+            m.asarray(Xte, dtype=dt, device=device), m.asarray(yte.astype(np.int64), device=device))
 
 
-def main(xp="numpy", epochs=30, seed=0, progress=True):
-    Xtr, ytr, Xte, yte = load(xp, seed=seed)
-    model = nb.Sequential([nb.Dense(64, 128, "relu"), nb.Dense(128, 10)], xp=xp, seed=seed)
+def main(xp="numpy", epochs=30, seed=0, progress=True, device=None):
+    Xtr, ytr, Xte, yte = load(xp, seed=seed, device=device)
+    model = nb.Sequential([nb.Dense(64, 128, "relu"), nb.Dense(128, 10)], xp=xp, device=device, seed=seed)
     loss = nb.losses.SoftmaxCrossEntropy()
     model.fit(Xtr, ytr, loss=loss, optimizer=nb.optim.Adam(lr=1e-3), epochs=epochs,
               batch_size=32, seed=seed, metrics=["accuracy"], progress=progress)

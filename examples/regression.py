@@ -24,11 +24,12 @@ def split_and_scale(X, y, seed=0):
     return (Xtr - mu) / sd, (Xte - mu) / sd, (ytr - y_mu) / y_sd, (yte - y_mu) / y_sd
 
 
-def main(xp="numpy", seed=0, epochs=200):
+def main(xp="numpy", seed=0, epochs=200, device=None):
     from sklearn.datasets import load_diabetes
 
     Xtr, Xte, ytr, yte = split_and_scale(*load_diabetes(return_X_y=True), seed=seed)
-    model = nb.Sequential([nb.Dense(10, 16, "tanh"), nb.Dense(16, 1)], xp=xp, dtype="float64", seed=seed)
+    model = nb.Sequential([nb.Dense(10, 16, "tanh"), nb.Dense(16, 1)], xp=xp, device=device, dtype="float64",
+                          seed=seed)
     m = model.xp
 
     def move(a):

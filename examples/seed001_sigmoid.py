@@ -30,8 +30,9 @@ def seed_weights(num_hidden=3):
     return hidden, output
 
 
-def build(xp="numpy", dtype="float64"):
-    model = nb.Sequential([nb.Dense(3, 3, "sigmoid", init="uniform"), nb.Dense(3, 1)], xp=xp, dtype=dtype)
+def build(xp="numpy", dtype="float64", device=None):
+    model = nb.Sequential([nb.Dense(3, 3, "sigmoid", init="uniform"), nb.Dense(3, 1)], xp=xp, dtype=dtype,
+                          device=device)
     hidden, output = seed_weights()
     m = model.xp
     for layer, w in zip(model.layers, (hidden, output)):

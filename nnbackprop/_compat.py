@@ -110,11 +110,25 @@ def resolve_device(xp: ModuleType, device: Any) -> Any:
     try:
         return array_api_compat.device(xp.asarray(0.0, device=device))
     except Exception as exc:
+        ordinal = _cuda_ordinal(device)  # "cuda", "cuda:1" where devices are ordinals (CuPy)
+        if ordinal is not None:
+            try:
+                return array_api_compat.device(xp.asarray(0.0, device=ordinal))
+            except Exception:
+                pass
         known = ", ".join(str(d) for d in devices(xp))
         raise ValueError(
             f"device {device!r} is not a device of {xp.__name__} ({type(exc).__name__}: {exc}); "
             f"its devices here: {known}"
         ) from exc
+
+
+def _cuda_ordinal(device: Any) -> int | None:
+    """0 for "cuda", N for "cuda:N"; None for any other name."""
+    if not isinstance(device, str) or not (device == "cuda" or device.startswith("cuda:")):
+        return None
+    rest = device[5:] or "0"
+    return int(rest) if rest.isdigit() else None
 
 
 def probe(module_name: str) -> str | None:

@@ -47,20 +47,29 @@ def pytest_report_header(config):
 
 
 class Backend:
-    """What a test needs of a backend: its namespace and host<->array helpers."""
+    """What a test needs of a backend: its namespace, the device its arrays and
+    models go on, and host<->array helpers. Ask ``spec`` what it can do
+    (``be.spec.writeable``, ``be.spec.has_float16``), never its name."""
 
     def __init__(self, spec):
         self.spec = spec
         self.name = spec.name
         self.module = spec.load()
         self.xp = compat.namespace(self.module)
-        self.device = compat.default_device(self.xp)
+        chosen = spec.device_factory(self.module) if spec.device_factory else None
+        self.device = compat.resolve_device(self.xp, chosen)  # pass to every model: device=be.device
 
     def asarray(self, a, dtype=None):
-        """Host data -> an array of this backend (``dtype`` a name like "float64")."""
-        a = np.asarray(a)
+        """Host data -> a new array of this backend on ``be.device`` (``dtype`` a
+        name like "float64"), read-only where the spec's inputs are. Always a
+        copy: the caller's host array is never frozen, and stays a reference
+        the library cannot have written into."""
+        a = np.array(a)
         dt = getattr(self.xp, dtype) if isinstance(dtype, str) else dtype
-        return compat.from_host(self.xp, a, dt, self.device)
+        x = compat.from_host(self.xp, a, dt, self.device)
+        if self.spec.freeze is not None:
+            self.spec.freeze(x)
+        return x
 
     def host(self, x):
         return compat.to_host(x)

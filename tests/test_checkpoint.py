@@ -20,7 +20,7 @@ def _data(be, n=24, dtype="float64"):
 
 def _model(be, dtype="float64"):
     return nb.Sequential([nb.Dense(3, 6, "relu"), nb.Dense(6, 5, "leaky_relu"), nb.Dense(5, 3)],
-                         xp=be.xp, dtype=dtype, seed=4)
+                         xp=be.xp, device=be.device, dtype=dtype, seed=4)
 
 
 def _train(model, X, y, epochs, opt=None):
@@ -48,7 +48,7 @@ def test_save_here_load_on_numpy_and_back(be, numpy_be, tmp_path, dtype):
     tol = 1e-5 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(nb._compat.to_host(there.predict(Xn)), be.host(model.predict(X)),
                                rtol=tol, atol=tol)
-    back = nb.load(path, xp=be.xp)
+    back = nb.load(path, xp=be.xp, device=be.device)
     assert back.xp is be.xp and back.dtype == model.dtype
     np.testing.assert_array_equal(be.host(back.predict(X)), be.host(model.predict(X)))
 
@@ -76,7 +76,7 @@ def test_optimizer_state_survives_a_round_trip(be, tmp_path):
     resumed = _model(be)
     _train(resumed, X, y, 2)
     resumed.save(tmp_path / "m.npz")
-    loaded = nb.load(tmp_path / "m.npz", xp=be.xp)
+    loaded = nb.load(tmp_path / "m.npz", xp=be.xp, device=be.device)
     assert loaded.optimizer is not None
     _train(loaded, X, y, 1, opt=loaded.optimizer)
     for p, q in zip(straight.parameters(), loaded.parameters()):
@@ -149,7 +149,7 @@ def test_to_moves_weights_gradients_and_optimizer_state(be, numpy_be):
     _train(model, Xn, yn, 1)
     weights = [np.array(p) for p in model.parameters()]
     grads = [np.array(g) for g in model.gradients()]
-    model.to(be.xp)
+    model.to(be.xp, device=be.device)
     assert model.xp is be.xp
     for p, w in zip(model.parameters(), weights):
         assert nb._compat.namespace_of(p) is be.xp

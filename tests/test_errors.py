@@ -3,11 +3,10 @@ gradients and the kept forward pass are the same after the failing call)."""
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 
+import backends
 import nnbackprop as nb
 from nnbackprop import _compat
 
@@ -23,7 +22,7 @@ class Fixture:
         self.be = be
         rng = np.random.default_rng(0)
         self.model = nb.Sequential([nb.Dense(3, 4, "tanh"), nb.Dense(4, 3, last)],
-                                   xp=be.xp, dtype="float64", seed=0)
+                                   xp=be.xp, device=be.device, dtype="float64", seed=0)
         self.X = _f64(be, rng.standard_normal((5, 3)))
         self.T = _f64(be, rng.random((5, 3)))
         self.labels = be.asarray(np.array([0, 2, 1, 1, 0]), "int64")
@@ -43,7 +42,7 @@ class Fixture:
         # the kept forward pass is still that of self.X: backward gives the same as a fresh run
         dX = be.host(model.backward(self.dY))
         ref = nb.Sequential([nb.Dense(3, 4, "tanh"), nb.Dense(4, 3, model.layers[-1].activation)],
-                            xp=be.xp, dtype="float64", seed=0)
+                            xp=be.xp, device=be.device, dtype="float64", seed=0)
         ref.set_parameters(self.params)
         ref.forward(self.X)
         np.testing.assert_array_equal(dX, be.host(ref.backward(self.dY)))
@@ -56,15 +55,10 @@ def f(be):
 
 def _foreign(be, a):
     """``a`` as an array of some other installed library than ``be``'s."""
-    if be.name != "numpy":
-        return np.asarray(a, dtype=np.float64)
-    for name in ("array_api_strict", "torch"):
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
-        xp = _compat.namespace(mod)
-        return xp.asarray(np.asarray(a, dtype=np.float64), dtype=xp.float64)
+    for spec in backends.all_backends().values():
+        if spec.module != be.spec.module and spec.unavailable() is None:
+            xp = _compat.namespace(spec.load())
+            return xp.asarray(np.asarray(a, dtype=np.float64), dtype=xp.float64)
     pytest.skip("no second array library installed to build a foreign array")
 
 
@@ -210,7 +204,7 @@ def test_sigmoid_before_bce_refused(be):
 
 # passes in the wrong order ---------------------------------------------------------------------
 def test_backward_before_forward(be):
-    model = nb.Sequential([nb.Dense(3, 2)], xp=be.xp, dtype="float64", seed=0)
+    model = nb.Sequential([nb.Dense(3, 2)], xp=be.xp, device=be.device, dtype="float64", seed=0)
     before = [be.host(p).copy() for p in model.parameters()]
     with pytest.raises(RuntimeError, match="backward called before forward"):
         model.backward(_f64(be, np.ones((5, 2))))
@@ -255,7 +249,7 @@ def test_zero_init_refused():
 
 def test_unavailable_dtype(be):
     with pytest.raises(ValueError, match=r"dtype 'int32' is not available"):
-        nb.Sequential([nb.Dense(2, 2)], xp=be.xp, dtype="int32")
+        nb.Sequential([nb.Dense(2, 2)], xp=be.xp, device=be.device, dtype="int32")
 
 
 def test_replace_W_wrong_shape(f):
@@ -286,7 +280,7 @@ def test_set_W_before_build(be):
 
 # devices -------------------------------------------------------------------------------------
 def _other_device(be):
-    """A device of be's namespace other than its default (skip where it has none)."""
+    """A device of be's namespace other than be.device (skip where it has none)."""
     for d in _compat.devices(be.xp):
         if d != be.device:
             return d
@@ -316,7 +310,7 @@ def test_device_named_as_a_string_is_the_same_device(be):
 def test_nonsense_device_is_named_in_the_error(be):
     with pytest.raises(ValueError, match=r"device 'nonsense' is not a device of .*its devices here"):
         nb.Sequential([nb.Dense(2, 2)], xp=be.xp, dtype="float64", device="nonsense")
-    model = nb.Sequential([nb.Dense(2, 2)], xp=be.xp, dtype="float64", seed=0)
+    model = nb.Sequential([nb.Dense(2, 2)], xp=be.xp, device=be.device, dtype="float64", seed=0)
     before = [be.host(p).copy() for p in model.parameters()]
     with pytest.raises(ValueError, match=r"device 'nonsense'"):
         model.to(be.xp, device="nonsense")
@@ -331,7 +325,7 @@ def test_arrays_on_another_device_are_refused(be):
     model = nb.Sequential([nb.Dense(2, 3)], xp=xp, dtype="float64", device=other, seed=0)
     assert model.device == _compat.device_of(xp.asarray(0.0, device=other))
     assert model.device != be.device
-    X = _f64(be, np.ones((4, 2)))  # on the default device
+    X = _f64(be, np.ones((4, 2)))  # on be.device
     T = _f64(be, np.ones((4, 3)))
     msg = r"X is on device .* but the model is on .*move one of them first"
     for call in (lambda: model.forward(X), lambda: model.predict(X),
@@ -341,8 +335,8 @@ def test_arrays_on_another_device_are_refused(be):
         with pytest.raises(ValueError, match=msg):
             call()
     assert model.optimizer is None
-    # and the other way round: the model on the default device, T elsewhere
-    here = nb.Sequential([nb.Dense(2, 3)], xp=xp, dtype="float64", seed=0)
+    # and the other way round: the model on be.device, T elsewhere
+    here = nb.Sequential([nb.Dense(2, 3)], xp=xp, device=be.device, dtype="float64", seed=0)
     T_there = xp.asarray(np.ones((4, 3)), dtype=xp.float64, device=other)
     with pytest.raises(ValueError, match=r"T is on device .* but the model is on"):
         here.value_and_grad(X, T_there, nb.losses.MSE())
@@ -352,7 +346,7 @@ def test_arrays_on_another_device_are_refused(be):
 @pytest.mark.parametrize("step", ["value_and_grad", "train_step", "fit"])
 def test_backward_after_a_training_step_is_refused_before_any_change(be, step):
     rng = np.random.default_rng(1)
-    model = nb.Sequential([nb.Dense(2, 3, "relu"), nb.Dense(3, 2)], xp=be.xp, dtype="float64", seed=0)
+    model = nb.Sequential([nb.Dense(2, 3, "relu"), nb.Dense(3, 2)], xp=be.xp, device=be.device, dtype="float64", seed=0)
     X, T = _f64(be, rng.standard_normal((4, 2))), _f64(be, np.zeros((4, 2)))
     model.forward(X)  # a record the training step then consumes
     if step == "value_and_grad":
@@ -379,7 +373,7 @@ def test_backward_after_a_training_step_is_refused_before_any_change(be, step):
 
 # train_step: what it checks without reading the data -----------------------------------------
 def _step_fixture(be, last="identity"):
-    model = nb.Sequential([nb.Dense(2, 3, last)], xp=be.xp, dtype="float64", seed=0)
+    model = nb.Sequential([nb.Dense(2, 3, last)], xp=be.xp, device=be.device, dtype="float64", seed=0)
     return model, _f64(be, np.ones((4, 2))), [be.host(p).copy() for p in model.parameters()]
 
 
@@ -434,7 +428,7 @@ def test_train_step_leaves_label_values_to_fit(be):
 
 # empty data ---------------------------------------------------------------------------------
 def test_zero_rows_are_refused(be):
-    model = nb.Sequential([nb.Dense(2, 3)], xp=be.xp, dtype="float64", seed=0)
+    model = nb.Sequential([nb.Dense(2, 3)], xp=be.xp, device=be.device, dtype="float64", seed=0)
     X0, T0 = _f64(be, np.zeros((0, 2))), _f64(be, np.zeros((0, 3)))
     msg = r"X has 0 rows; need at least one"
     for call in (lambda: model.fit(X0, T0, loss="mse", optimizer="sgd", progress=False),
@@ -464,7 +458,7 @@ def test_zero_rows_are_refused(be):
 ], ids=["mse-width", "mae-width", "accuracy-labels", "accuracy-width", "accuracy-regression",
         "accuracy-row-sums"])
 def test_evaluate_checks_the_target_each_metric_gets(be, metric, T, match):
-    model = nb.Sequential([nb.Dense(2, 3)], xp=be.xp, dtype="float64", seed=0)
+    model = nb.Sequential([nb.Dense(2, 3)], xp=be.xp, device=be.device, dtype="float64", seed=0)
     X = _f64(be, np.ones((4, 2)))
     Ta = be.asarray(T, "int64") if T.dtype.kind == "i" else _f64(be, T)
     with pytest.raises(ValueError, match=match):
@@ -474,7 +468,7 @@ def test_evaluate_checks_the_target_each_metric_gets(be, metric, T, match):
 
 
 def test_fit_refuses_accuracy_on_regression_targets(be):
-    model = nb.Sequential([nb.Dense(2, 3)], xp=be.xp, dtype="float64", seed=0)
+    model = nb.Sequential([nb.Dense(2, 3)], xp=be.xp, device=be.device, dtype="float64", seed=0)
     X = _f64(be, np.ones((4, 2)))
     T = _f64(be, np.random.default_rng(0).standard_normal((4, 3)))
     before = [be.host(p).copy() for p in model.parameters()]
@@ -486,7 +480,7 @@ def test_fit_refuses_accuracy_on_regression_targets(be):
 
 
 def test_accuracy_on_one_output_needs_0_1_targets(be):
-    model = nb.Sequential([nb.Dense(2, 1)], xp=be.xp, dtype="float64", seed=0)
+    model = nb.Sequential([nb.Dense(2, 1)], xp=be.xp, device=be.device, dtype="float64", seed=0)
     X = _f64(be, np.ones((4, 2)))
     with pytest.raises(ValueError, match=r"accuracy on a single output needs 0/1 targets, got values from "
                                          r"-1.5 to 2"):

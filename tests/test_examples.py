@@ -13,7 +13,7 @@ def test_digits_reaches_97_percent(be):
     pytest.importorskip("sklearn", reason="scikit-learn (the 'examples' extra) provides the digits set")
     import digits
 
-    result = digits.main(be.module, epochs=30, progress=False)
+    result = digits.main(be.module, epochs=30, progress=False, device=be.device)
     assert result["accuracy"] >= 0.97, result
 
 
@@ -21,7 +21,7 @@ def test_regression_beats_predicting_the_mean(be):
     pytest.importorskip("sklearn", reason="scikit-learn (the 'examples' extra) provides the diabetes set")
     import regression
 
-    result, r2 = regression.main(be.module, epochs=60)
+    result, r2 = regression.main(be.module, epochs=60, device=be.device)
     assert r2 > 0.25 and result["mse"] < 0.75
 
 

@@ -113,7 +113,7 @@ def test_training_step_equals_generic(be, rng, last, generic):
 
     def run():
         model = nb.Sequential([nb.Dense(6, 8, "relu"), nb.Dense(8, 5, "relu"), nb.Dense(5, 3, last)],
-                              xp=be.xp, dtype="float64", seed=3)
+                              xp=be.xp, device=be.device, dtype="float64", seed=3)
         J = model.value_and_grad(X, T, nb.losses.SoftmaxCrossEntropy())
         return [be.host(J).copy(), be.host(model(X)).copy()] + [be.host(g).copy() for g in model.gradients()]
 
@@ -125,7 +125,8 @@ def test_training_step_equals_generic(be, rng, last, generic):
 
 def test_public_backward_leaves_dY_alone(be, rng):
     """model.backward(dY) never writes into the caller's dY, even under a relu output."""
-    model = nb.Sequential([nb.Dense(4, 3, "relu"), nb.Dense(3, 2, "relu")], xp=be.xp, dtype="float64", seed=1)
+    model = nb.Sequential([nb.Dense(4, 3, "relu"), nb.Dense(3, 2, "relu")], xp=be.xp, device=be.device,
+                          dtype="float64", seed=1)
     X = be.asarray(rng.standard_normal((5, 4)), "float64")
     model(X)
     dYh = rng.standard_normal((5, 2))

@@ -14,7 +14,7 @@ from nnbackprop import optim
 
 def _net(be):
     return nb.Sequential([nb.Dense(6, 9, "relu"), nb.Dense(9, 7, "tanh"), nb.Dense(7, 3)],
-                         xp=be.xp, dtype="float64", seed=3)
+                         xp=be.xp, device=be.device, dtype="float64", seed=3)
 
 
 def _data(be, rng):
@@ -56,21 +56,25 @@ def test_flat_update_equals_per_parameter_update(be, kind):
             np.testing.assert_array_equal(a, b)
 
 
-def test_numpy_parameters_and_slots_tile_one_buffer_each(be):
-    """On NumPy (where the training step also writes gradients in place) parameters,
-    gradients and each optimizer slot are disjoint views tiling one buffer each:
-    the layout the one-go update runs on."""
-    if be.name != "numpy":
-        pytest.skip("the layout is NumPy's fast path; the numbers are checked on every backend above")
+def test_parameters_gradients_and_slots_tile_one_buffer_each(be):
+    """On every backend that writes in place, parameters, gradients and each optimizer
+    slot are views tiling one flat buffer each (the layout the one-go update runs on):
+    writing 0, 1, 2, ... into a buffer shows up, in order, in its views."""
     rng = np.random.default_rng(4)
     model, opt = _net(be), optim.Adam(0.01)
     model.train_step(*_data(be, rng), nb.losses.SoftmaxCrossEntropy(), opt)
+    store = model.store
+    assert store.flat == be.spec.writeable
+    if not be.spec.writeable:  # separate arrays, replaced at each update
+        assert store.flat_params is None and opt._flat is None
+        return
+    bases = [store.flat_params, store.flat_grads] + list(opt._flat[1])
     groups = [model.parameters(), model.gradients()] + [list(v) for v in opt.state.slots.values()]
-    for arrays in groups:
-        base = arrays[0].base
-        assert base is not None and base.ndim == 1 and all(a.base is base for a in arrays)
-        assert sum(a.size for a in arrays) == base.size
-        assert not any(np.shares_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1:])
+    for base, arrays in zip(bases, groups, strict=True):
+        assert sum(int(np.prod(a.shape)) for a in arrays) == base.shape[0]
+        base[...] = be.xp.arange(base.shape[0], dtype=base.dtype, device=be.device)
+        seen = np.sort(np.concatenate([be.host(a).reshape(-1) for a in arrays]))
+        np.testing.assert_array_equal(seen, np.arange(base.shape[0]))  # disjoint, and covering it
 
 
 @pytest.mark.parametrize("kind", ["sgd", "adam"])

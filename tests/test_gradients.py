@@ -50,7 +50,7 @@ def _net(be, act, depth, loss, seed=0):
         if i == depth - 1 and act.name == forbidden:
             a = A.Identity()
         layers.append(nb.Dense(sizes[i], sizes[i + 1], activation=a))
-    model = nb.Sequential(layers, xp=be.xp, dtype="float64", seed=seed)
+    model = nb.Sequential(layers, xp=be.xp, device=be.device, dtype="float64", seed=seed)
     # nonzero biases: with the default zero biases a row of dead relus feeds the
     # next layer z = 0 exactly, the kink, where no finite difference agrees
     brng = np.random.default_rng(seed + 100)
@@ -115,7 +115,7 @@ def test_backward_input_gradient_matches_finite_differences(be):
     """model.backward(dY) returns dJ/dX; check it for J = sum(dY * forward(X))."""
     rng = np.random.default_rng(4)
     model = nb.Sequential([nb.Dense(3, 4, "tanh"), nb.Dense(4, 2, "sigmoid")],
-                          xp=be.xp, dtype="float64", seed=1)
+                          xp=be.xp, device=be.device, dtype="float64", seed=1)
     Xh = rng.standard_normal((N, 3))
     dYh = rng.standard_normal((N, 2))
     model.forward(_f64(be, Xh))
@@ -131,7 +131,7 @@ def test_two_layer_network_against_torch_autograd(be, kind):
     rng = np.random.default_rng(21)
     loss, T = _problem(be, kind, rng)
     model = nb.Sequential([nb.Dense(N_IN, 4, "tanh"), nb.Dense(4, N_OUT, "identity")],
-                          xp=be.xp, dtype="float64", seed=9)
+                          xp=be.xp, device=be.device, dtype="float64", seed=9)
     Xh = rng.standard_normal((N, N_IN))
     # nonzero biases so db matters in the forward pass too
     model.layers[0].b = _f64(be, rng.standard_normal(4))

@@ -78,7 +78,7 @@ def test_unknown_init_lists_valid_names():
 
 def test_model_weights_are_the_seeded_host_draws(be):
     layers = [nb.Dense(3, 4, "relu"), nb.Dense(4, 2, "tanh"), nb.Dense(2, 5, init=I.Uniform(-1, 1))]
-    m = nb.Sequential(layers, xp=be.xp, dtype="float64", seed=7)
+    m = nb.Sequential(layers, xp=be.xp, device=be.device, dtype="float64", seed=7)
     rng = np.random.default_rng(7)  # the layers draw one after another from one generator
     expected = [
         rng.standard_normal((3, 4)) * math.sqrt(2.0 / 3),
@@ -92,7 +92,8 @@ def test_model_weights_are_the_seeded_host_draws(be):
 
 def test_seed_reproducible_and_distinct(be):
     def weights(seed):
-        m = nb.Sequential([nb.Dense(3, 4, "tanh"), nb.Dense(4, 2)], xp=be.xp, dtype="float64", seed=seed)
+        m = nb.Sequential([nb.Dense(3, 4, "tanh"), nb.Dense(4, 2)], xp=be.xp, device=be.device,
+                          dtype="float64", seed=seed)
         return [be.host(p).copy() for p in m.parameters()]
 
     a, b, c = weights(3), weights(3), weights(4)
@@ -102,7 +103,7 @@ def test_seed_reproducible_and_distinct(be):
 
 
 def test_float32_weights_are_rounded_float64_draws(be):
-    m32 = nb.Sequential([nb.Dense(3, 4, "tanh")], xp=be.xp, dtype="float32", seed=5)
+    m32 = nb.Sequential([nb.Dense(3, 4, "tanh")], xp=be.xp, device=be.device, dtype="float32", seed=5)
     draw = I.GlorotUniform()(np.random.default_rng(5), 3, 4)
     W = be.host(m32.layers[0].W)
     assert W.dtype == np.float32

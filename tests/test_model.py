@@ -60,7 +60,7 @@ def test_seed001_one_gradient_descent_step(be):
     ref = _seed001_reference()
     hw, ow = ref["start"]
     model = nb.Sequential([nb.Dense(3, 3, "sigmoid"), nb.Dense(3, 1, "identity")],
-                          xp=be.xp, dtype="float64", seed=0)
+                          xp=be.xp, device=be.device, dtype="float64", seed=0)
     h, o = model.layers
     h.W, h.b = _f64(be, hw[1:]), _f64(be, hw[0])
     o.W, o.b = _f64(be, ow[1:]), _f64(be, ow[0])
@@ -109,7 +109,8 @@ def test_hand_worked_tiny_network(be):
               dW0 = x * delta0 = 0.5, db0 = 0.25, dJ/dx = delta0 * W0 = 0
     All are binary fractions, so equality is exact.
     """
-    model = nb.Sequential([nb.Dense(1, 1, "sigmoid"), nb.Dense(1, 1)], xp=be.xp, dtype="float64", seed=0)
+    model = nb.Sequential([nb.Dense(1, 1, "sigmoid"), nb.Dense(1, 1)], xp=be.xp, device=be.device,
+                          dtype="float64", seed=0)
     l0, l1 = model.layers
     l0.W, l0.b = _f64(be, [[0.0]]), _f64(be, [0.0])
     l1.W, l1.b = _f64(be, [[2.0]]), _f64(be, [0.5])
@@ -124,7 +125,7 @@ def test_hand_worked_tiny_network(be):
 def test_single_sigmoid_unit(be):
     """Dense(1, 1, sigmoid), W = 0, b = 0: output 0.5 for any x; with W = 1, b = 0
     at x = log 3 the output is 1 / (1 + 1/3) = 0.75."""
-    model = nb.Sequential([nb.Dense(1, 1, "sigmoid")], xp=be.xp, dtype="float64", seed=0)
+    model = nb.Sequential([nb.Dense(1, 1, "sigmoid")], xp=be.xp, device=be.device, dtype="float64", seed=0)
     layer = model.layers[0]
     layer.W, layer.b = _f64(be, [[0.0]]), _f64(be, [0.0])
     assert be.host(model.forward(_f64(be, [[-3.0], [7.0]]))).tolist() == [[0.5], [0.5]]
@@ -134,7 +135,7 @@ def test_single_sigmoid_unit(be):
 
 def test_forward_matches_numpy_composition(be, rng):
     model = nb.Sequential([nb.Dense(3, 5, "relu"), nb.Dense(5, 4, "tanh"), nb.Dense(4, 2, "softmax")],
-                          xp=be.xp, dtype="float64", seed=2)
+                          xp=be.xp, device=be.device, dtype="float64", seed=2)
     Xh = rng.standard_normal((6, 3))
     W = [be.host(p) for p in model.parameters()]
     a = np.maximum(Xh @ W[0] + W[1], 0)
@@ -145,7 +146,7 @@ def test_forward_matches_numpy_composition(be, rng):
 
 
 def test_parameters_and_gradients_order(be, rng):
-    model = nb.Sequential([nb.Dense(3, 4, "tanh"), nb.Dense(4, 2)], xp=be.xp, dtype="float64", seed=1)
+    model = nb.Sequential([nb.Dense(3, 4, "tanh"), nb.Dense(4, 2)], xp=be.xp, device=be.device, dtype="float64", seed=1)
     names = [n for n, _ in model.named_parameters()]
     assert names == ["0.W", "0.b", "1.W", "1.b"]
     assert [tuple(p.shape) for p in model.parameters()] == [(3, 4), (4,), (4, 2), (2,)]
@@ -160,7 +161,8 @@ def test_parameters_and_gradients_order(be, rng):
 
 def test_backward_equals_value_and_grad(be, rng):
     """model.backward(dJ/dY) fills the same dW, db as value_and_grad."""
-    model = nb.Sequential([nb.Dense(3, 4, "sigmoid"), nb.Dense(4, 2)], xp=be.xp, dtype="float64", seed=3)
+    model = nb.Sequential([nb.Dense(3, 4, "sigmoid"), nb.Dense(4, 2)], xp=be.xp, device=be.device,
+                          dtype="float64", seed=3)
     X, T = _f64(be, rng.standard_normal((5, 3))), _f64(be, rng.standard_normal((5, 2)))
     model.value_and_grad(X, T, nb.losses.MSE())
     g1 = [be.host(g).copy() for g in model.gradients()]
@@ -171,9 +173,9 @@ def test_backward_equals_value_and_grad(be, rng):
 
 
 # the same numbers on every backend ----------------------------------------------------
-def _reference_run(be_xp_or_none, asarray, host):
+def _reference_run(xp, device, asarray, host):
     model = nb.Sequential([nb.Dense(3, 4, "tanh"), nb.Dense(4, 4, "leaky_relu"), nb.Dense(4, 3)],
-                          xp=be_xp_or_none, dtype="float64", seed=42)
+                          xp=xp, device=device, dtype="float64", seed=42)
     rng = np.random.default_rng(42)
     X = asarray(rng.standard_normal((5, 3)))
     labels = asarray(rng.integers(0, 3, size=5), int_=True)
@@ -193,8 +195,8 @@ def test_same_numbers_as_numpy(be):
     def np_asarray(a, int_=False):
         return np.asarray(a, dtype=np.int64 if int_ else np.float64)
 
-    got = _reference_run(be.xp, be_asarray, be.host)
-    ref = _reference_run(np, np_asarray, np.asarray)
+    got = _reference_run(be.xp, be.device, be_asarray, be.host)
+    ref = _reference_run(np, None, np_asarray, np.asarray)
     for a, b in zip(got[0], ref[0], strict=True):
         np.testing.assert_array_equal(a, b)  # initial weights bit-identical
     np.testing.assert_allclose(got[1], ref[1], rtol=1e-12, atol=1e-14)
@@ -214,7 +216,8 @@ def _check_kind(x, model, dtype, shape):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_namespace_device_dtype_preserved(be, dtype, rng):
-    model = nb.Sequential([nb.Dense(3, 4, "tanh"), nb.Dense(4, 2, "sigmoid")], xp=be.xp, dtype=dtype, seed=0)
+    model = nb.Sequential([nb.Dense(3, 4, "tanh"), nb.Dense(4, 2, "sigmoid")], xp=be.xp, device=be.device,
+                          dtype=dtype, seed=0)
     dt = getattr(be.xp, dtype)
     assert model.dtype == dt and model.dtype_name == dtype
     assert model.xp is be.xp and model.device == be.device
@@ -232,7 +235,7 @@ def test_namespace_device_dtype_preserved(be, dtype, rng):
     _check_kind(model.backward(be.asarray(np.ones((5, 2)), dtype)), model, dt, (5, 3))
     # float32 results agree with a float64 run to float32 precision
     m64 = nb.Sequential([nb.Dense(3, 4, "tanh"), nb.Dense(4, 2, "sigmoid")],
-                        xp=be.xp, dtype="float64", seed=0)
+                        xp=be.xp, device=be.device, dtype="float64", seed=0)
     y64 = be.host(m64(be.asarray(be.host(X), "float64")))
     np.testing.assert_allclose(be.host(model(X)), y64, rtol=1e-5 if dtype == "float32" else 1e-15)
 
@@ -240,15 +243,15 @@ def test_namespace_device_dtype_preserved(be, dtype, rng):
 def test_float16_forward(be, rng):
     if not be.has("float16"):  # refused up front with the dtypes that exist
         with pytest.raises(ValueError, match=r"float16.*expected one of \['float32', 'float64'\]"):
-            nb.Sequential([nb.Dense(3, 4)], xp=be.xp, dtype="float16")
+            nb.Sequential([nb.Dense(3, 4)], xp=be.xp, device=be.device, dtype="float16")
         return
     layers = [nb.Dense(3, 4, "tanh"), nb.Dense(4, 2, "softmax")]
-    model = nb.Sequential(layers, xp=be.xp, dtype="float16", seed=0)
+    model = nb.Sequential(layers, xp=be.xp, device=be.device, dtype="float16", seed=0)
     X = be.asarray(rng.standard_normal((5, 3)), "float16")
     Y = model(X)
     _check_kind(Y, model, be.xp.float16, (5, 2))
     m64 = nb.Sequential([nb.Dense(3, 4, "tanh"), nb.Dense(4, 2, "softmax")],
-                        xp=be.xp, dtype="float64", seed=0)
+                        xp=be.xp, device=be.device, dtype="float64", seed=0)
     y64 = be.host(m64(be.asarray(be.host(X).astype(np.float64), "float64")))
     np.testing.assert_allclose(be.host(Y).astype(np.float64), y64, rtol=0, atol=1e-2)
 
@@ -265,7 +268,7 @@ def test_copies_of_parameters_and_gradients_outlive_training_steps(be, rng):
     """parameters() and gradients() are the model's live arrays (a training step may
     update them in place, on some backends); copies stay what they were."""
     xp = be.xp
-    model = nb.Sequential([nb.Dense(3, 4, "relu"), nb.Dense(4, 2)], xp=xp, dtype="float64", seed=0)
+    model = nb.Sequential([nb.Dense(3, 4, "relu"), nb.Dense(4, 2)], xp=xp, device=be.device, dtype="float64", seed=0)
     X, T = _f64(be, rng.standard_normal((6, 3))), _f64(be, rng.standard_normal((6, 2)))
     loss, opt = nb.losses.MSE(), nb.optim.SGD(0.1, momentum=0.5)
     model.train_step(X, T, loss, opt)
@@ -288,7 +291,7 @@ def test_dense_forward_backward_by_the_formulas_fresh_or_reused_buffers(be, rng)
     rule's numbers, with fresh buffers (public calls) and with reused ones (the
     training step: the second step writes into the first step's arrays); X is
     never written."""
-    model = nb.Sequential([nb.Dense(3, 4, "relu")], xp=be.xp, dtype="float64", seed=0)
+    model = nb.Sequential([nb.Dense(3, 4, "relu")], xp=be.xp, device=be.device, dtype="float64", seed=0)
     layer = model.layers[0]
     Xh, dAh = rng.standard_normal((5, 3)), rng.standard_normal((5, 4))
     X = _f64(be, Xh)

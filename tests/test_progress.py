@@ -73,7 +73,7 @@ def test_fit_draws_on_a_terminal(be, monkeypatch):
     monkeypatch.setattr(sys, "stderr", term)
     X = be.asarray(np.random.default_rng(0).standard_normal((12, 2)), "float64")
     T = be.asarray(np.zeros((12, 1)), "float64")
-    model = nb.Sequential([nb.Dense(2, 1)], xp=be.xp, dtype="float64", seed=0)
+    model = nb.Sequential([nb.Dense(2, 1)], xp=be.xp, device=be.device, dtype="float64", seed=0)
     hist = model.fit(X, T, loss="mse", optimizer=nb.optim.SGD(0.1), epochs=3, batch_size=4)
     text = term.getvalue()
     last = _line(text)
@@ -85,7 +85,7 @@ def test_fit_draws_on_a_terminal(be, monkeypatch):
 def test_silent_when_not_a_terminal_or_switched_off(be, monkeypatch):
     X = be.asarray(np.ones((4, 2)), "float64")
     T = be.asarray(np.zeros((4, 1)), "float64")
-    model = nb.Sequential([nb.Dense(2, 1)], xp=be.xp, dtype="float64", seed=0)
+    model = nb.Sequential([nb.Dense(2, 1)], xp=be.xp, device=be.device, dtype="float64", seed=0)
     pipe = io.StringIO()  # isatty() is False: a log file, CI, a notebook capturing output
     monkeypatch.setattr(sys, "stderr", pipe)
     model.fit(X, T, loss="mse", optimizer="sgd", epochs=2)

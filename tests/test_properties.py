@@ -36,7 +36,7 @@ def _build(be, problem, dtype):
             act = "identity"
         a = A.LeakyReLU(0.2) if act == "leaky_relu" else act
         layers.append(nb.Dense(widths[i], widths[i + 1], activation=a))
-    model = nb.Sequential(layers, xp=be.xp, dtype=dtype, seed=seed)
+    model = nb.Sequential(layers, xp=be.xp, device=be.device, dtype=dtype, seed=seed)
     rng = np.random.default_rng(seed)
     for layer in model.layers:  # nonzero biases keep relu-like units off their kink
         layer.b = be.asarray(0.5 * rng.standard_normal(layer.n_out), dtype)

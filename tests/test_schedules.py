@@ -145,7 +145,7 @@ def test_fit_calls_observe_once_per_epoch(be):
     rng = np.random.default_rng(0)
     X = be.asarray(rng.standard_normal((20, 2)), "float64")
     T = be.asarray(rng.standard_normal((20, 1)), "float64")
-    model = nb.Sequential([nb.Dense(2, 1)], xp=be.xp, dtype="float64", seed=0)
+    model = nb.Sequential([nb.Dense(2, 1)], xp=be.xp, device=be.device, dtype="float64", seed=0)
     sched = S.ReduceOnPlateau(1e-12, factor=0.5, patience=1, min_delta=1.0)
     model.fit(X, T, loss=nb.losses.MSE(), optimizer=nb.optim.SGD(lr=sched), epochs=5, progress=False)
     # epoch 1 sets best; epochs 2..5 are 4 bad epochs -> 4 halvings (patience 1)

@@ -16,6 +16,7 @@ sklearn = pytest.importorskip("sklearn", minversion="1.6",
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
+from nnbackprop import _compat  # noqa: E402
 from nnbackprop.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
 FAST = dict(hidden_layer_sizes=(16,), max_iter=50, learning_rate_init=0.01)
@@ -166,6 +167,7 @@ def test_array_api_dispatch_keeps_the_namespace(be):
         out = reg.predict(Xb)
     for a in (pred, proba, out):
         assert type(a).__module__.split(".")[0] == type(Xb).__module__.split(".")[0]
+        assert _compat.device_of(a) == be.device
     assert tuple(proba.shape) == (120, 3) and tuple(out.shape) == (120,)
     assert proba.dtype == Xb.dtype
     assert float(np.mean(be.host(pred) == y)) > 0.8

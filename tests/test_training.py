@@ -20,7 +20,7 @@ def _blobs(be, n=60, dtype="float64", seed=0):
 
 
 def _net(be, dtype="float64", seed=0):
-    return nb.Sequential([nb.Dense(2, 8, "tanh"), nb.Dense(8, 3)], xp=be.xp, dtype=dtype, seed=seed)
+    return nb.Sequential([nb.Dense(2, 8, "tanh"), nb.Dense(8, 3)], xp=be.xp, device=be.device, dtype=dtype, seed=seed)
 
 
 def _weights(model):
@@ -57,7 +57,7 @@ def test_seed001_worked_example_matches_reference_loop(be):
 
     hidden, output = ex.seed_weights()
     expected = _seed001_reference(hidden, output, ex.X, ex.Y)
-    model = ex.build(be.xp)
+    model = ex.build(be.xp, device=be.device)
     X, Y = be.asarray(ex.X, "float64"), be.asarray(ex.Y, "float64")
     model.fit(X, Y, loss=nb.losses.MSE(), optimizer=nb.optim.SGD(lr=0.1), epochs=10_000,
               shuffle=False, progress=False)
@@ -71,7 +71,8 @@ def test_xor_learns(be):
     X = be.asarray([[0, 0], [0, 1], [1, 0], [1, 1]], "float64")
     T = be.asarray([[0], [1], [1], [0]], "float64")
     model = nb.Sequential([nb.Dense(2, 2, "sigmoid", init="uniform"),
-                           nb.Dense(2, 1, "sigmoid", init="uniform")], xp=be.xp, dtype="float64", seed=1)
+                           nb.Dense(2, 1, "sigmoid", init="uniform")],
+                          xp=be.xp, device=be.device, dtype="float64", seed=1)
     model.fit(X, T, loss=nb.losses.MSE(), optimizer=nb.optim.SGD(lr=2.0, momentum=0.9),
               epochs=3000, progress=False)
     out = be.host(model.predict(X))[:, 0]
@@ -233,7 +234,7 @@ def test_divergence_raises_and_keeps_finite_weights(be):
 
 
 def _linear(be):
-    return nb.Sequential([nb.Dense(2, 1)], xp=be.xp, dtype="float64", seed=0)
+    return nb.Sequential([nb.Dense(2, 1)], xp=be.xp, device=be.device, dtype="float64", seed=0)
 
 
 @pytest.mark.parametrize("rows, batch_size, where", [
@@ -390,7 +391,7 @@ def test_training_never_writes_into_the_callers_weight_arrays(be):
 
 def _one_unit(be, activation):
     """Dense(1, 1, activation) with W = 1, b = 0: its output is g(x)."""
-    model = nb.Sequential([nb.Dense(1, 1, activation)], xp=be.xp, dtype="float64", seed=0)
+    model = nb.Sequential([nb.Dense(1, 1, activation)], xp=be.xp, device=be.device, dtype="float64", seed=0)
     model.layers[0].W = be.asarray([[1.0]], "float64")
     model.layers[0].b = be.asarray([0.0], "float64")
     return model
@@ -496,7 +497,7 @@ def test_refuses_nan_in_X_counted_across_blocks(be):
         X[r, c] = [np.nan, np.inf, -np.inf][(r + c) % 3]
     bad, rows = int(np.sum(~np.isfinite(X))), int(np.sum(~np.all(np.isfinite(X), axis=1)))
     assert (bad, rows) == (7, 5)
-    model = nb.Sequential([nb.Dense(128, 3)], xp=be.xp, dtype="float64", seed=0)
+    model = nb.Sequential([nb.Dense(128, 3)], xp=be.xp, device=be.device, dtype="float64", seed=0)
     before = _weights(model)
     y = be.asarray(np.arange(9000) % 3)
     with pytest.raises(ValueError, match=rf"^X holds {bad} NaN or infinite values in {rows} rows; "):
