@@ -15,13 +15,14 @@ the same measurement on a small X).
 from __future__ import annotations
 
 import argparse
-import gc
 import time
 import tracemalloc
 
 import numpy as np
 
 import nnbackprop as nb
+
+from .memory import tracing
 
 
 def _nbytes(arrays) -> int:
@@ -52,20 +53,13 @@ def measure(rows: int = 1 << 22, features: int = 128, hidden: int = 32, classes:
     model = nb.Sequential([nb.Dense(features, hidden, "relu"), nb.Dense(hidden, classes)],
                           xp=np, dtype="float32", seed=seed)
     opt = nb.optim.get(optimizer)
-    gc.collect()
-    was_tracing = tracemalloc.is_tracing()
-    if was_tracing:  # pragma: no cover - someone else is tracing
-        tracemalloc.stop()
-    tracemalloc.start()
-    try:
+    with tracing():
         base = tracemalloc.get_traced_memory()[0]
         t0 = time.perf_counter()
         model.fit(X, T, loss="softmax_cross_entropy", optimizer=opt, epochs=epochs,
                   batch_size=batch_size, shuffle=shuffle, seed=seed, progress=False)
         wall = time.perf_counter() - t0
         peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
     params, grads = _nbytes(model.parameters()), _nbytes(model.gradients())
     return {"rows": rows, "features": features, "X_bytes": int(X.nbytes), "T_bytes": int(T.nbytes),
             "parameters": params, "gradients": grads, "optimizer": optimizer_bytes(opt),

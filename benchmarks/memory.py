@@ -16,6 +16,7 @@ whole footprint of a steady-state step (the second one), not only what it adds.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import tracemalloc
 from collections.abc import Callable
@@ -51,6 +52,19 @@ def array_bytes(obj: Any, _depth: int = 0) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def tracing():
+    """tracemalloc on (after a garbage collection) for the block, off afterwards."""
+    gc.collect()
+    if tracemalloc.is_tracing():  # pragma: no cover - someone else is tracing
+        tracemalloc.stop()
+    tracemalloc.start()
+    try:
+        yield
+    finally:
+        tracemalloc.stop()
+
+
 def peak_of(build: Callable[[], tuple[Callable[[], Any], Any]]) -> dict:
     """Peak traced bytes of the second call of ``fn``, where ``fn, budget = build()``.
 
@@ -58,12 +72,7 @@ def peak_of(build: Callable[[], tuple[Callable[[], Any], Any]]) -> dict:
 
     Returns ``{"peak_bytes", "budget_bytes", "ratio", "budget": {part: bytes}}``.
     """
-    gc.collect()
-    was_tracing = tracemalloc.is_tracing()
-    if was_tracing:  # pragma: no cover - someone else is tracing
-        tracemalloc.stop()
-    tracemalloc.start()
-    try:
+    with tracing():
         fn, budget = build()
         fn()
         gc.collect()
@@ -72,7 +81,5 @@ def peak_of(build: Callable[[], tuple[Callable[[], Any], Any]]) -> dict:
         peak = tracemalloc.get_traced_memory()[1]
         if callable(budget):  # optimizer state may appear on the first step
             budget = budget()
-    finally:
-        tracemalloc.stop()
     return {"peak_bytes": peak, "budget_bytes": budget["total"],
             "ratio": peak / budget["total"], "budget": budget}

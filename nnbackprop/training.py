@@ -317,8 +317,8 @@ def check_data(model, X, T, loss, metric_objs=(), names=("X", "T")) -> None:
     xp = model.xp
     for name, A in zip(names, (X, T)):
         if xp.isdtype(A.dtype, "real floating"):
-            bad = int(_count_not_finite(xp, A))  # the one read when all is well
-            if bad:
+            if not _all_finite(xp, list(_blocks(A))):  # the one read when all is well
+                bad = int(_count_not_finite(xp, A))
                 rows = int(_count_not_finite(xp, A, rows=True))
                 raise ValueError(f"{name} holds {bad} NaN or infinite values in {rows} rows; "
                                  f"remove or impute them before training")
@@ -332,13 +332,18 @@ def _count_not_finite(xp, A, rows: bool = False):
     infinite: a 0-d array summed on the device, not read back. A is checked in
     blocks of rows, so the temporaries stay about _CHECK_BLOCK booleans, never
     the size of A."""
-    n = A.shape[0]
-    per_row = math.prod(A.shape[1:])
-    step = max(1, _CHECK_BLOCK // max(per_row, 1))
     total = 0
-    for start in range(0, n, step):  # one block's temporaries die before the next one's
-        total = total + _block_not_finite(xp, A[start:min(start + step, n), ...], rows)
+    for B in _blocks(A):  # one block's temporaries die before the next one's
+        total = total + _block_not_finite(xp, B, rows)
     return total
+
+
+def _blocks(A):
+    """Row blocks of A (views) of about _CHECK_BLOCK values each."""
+    n = A.shape[0]
+    step = max(1, _CHECK_BLOCK // max(math.prod(A.shape[1:]), 1))
+    for start in range(0, n, step):
+        yield A[start:min(start + step, n), ...]
 
 
 def _block_not_finite(xp, B, rows: bool):
