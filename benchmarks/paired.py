@@ -10,6 +10,13 @@ floor), rotating which goes first, and every ratio is the median over rounds of
 the per-round ratio, with its quartiles: all ratios come from the same moments,
 so they agree with each other, and drift cancels.
 
+Besides nnbackprop's NumPy step against every peer, more pairs come from the
+same rounds (:data:`MORE`): nnbackprop's step on the PyTorch backend against
+PyTorch eager (the same library underneath, so the ratio is what nnbackprop's
+design adds or saves), with PyTorch's own GEMM floor beside it; and the step as
+users run it, ``model.fit`` over an epoch of equal batches (one call, timed per
+step), against the hand-written step looping over the same batches.
+
 Each case's time in a round is the median of its block after the first
 ``discard`` calls. Those first calls are not the library's own: two libraries
 with their own thread pools (OpenBLAS behind NumPy, OpenMP behind PyTorch)
@@ -28,7 +35,7 @@ from collections.abc import Callable
 import numpy as np
 
 from . import peers
-from .workloads import SIZES, Case, Unavailable, nnbackprop_case
+from .workloads import SIZES, Case, Unavailable, fit_epoch_case, nnbackprop_case
 
 # rounds, calls per case per round, of which the first `discard` are not counted
 PLAN = {"tiny": (40, 60, 10), "medium": (20, 14, 4), "large": (7, 3, 1)}
@@ -40,17 +47,31 @@ PEERS: dict[str, Callable] = {
     "gemm_floor": lambda size, dtype: peers.gemm_floor("numpy", size, dtype),
 }
 NNB = "nnbackprop"
+# more cases, each timed in the same rounds and judged against (or, for a
+# reference, compared with) the case named beside it
+MORE: dict[str, tuple[Callable, str]] = {
+    "nnbackprop_torch": (lambda size, dtype: nnbackprop_case("step", "torch", size, dtype), "torch_eager"),
+    "gemm_floor_torch": (lambda size, dtype: peers.gemm_floor("torch", size, dtype), "torch_eager"),
+    "numpy_hand_epoch": (lambda size, dtype: peers.numpy_hand_epoch(size, dtype), "numpy_hand"),
+    "fit_epoch": (lambda size, dtype: fit_epoch_case("numpy", size, dtype), "numpy_hand_epoch"),
+}
+
+
+def pair_key(num: str, den: str) -> str:
+    """The key of the ratio num / den in ``measure()["pairs"]``."""
+    return f"{num}/{den}"
 
 
 def block_time(case: Case, calls: int, discard: int) -> float:
-    """Median seconds of one call of ``case`` over ``calls`` calls, the first ``discard`` dropped."""
+    """Median seconds of one step of ``case`` (a call's time / ``case.steps``) over
+    ``calls`` calls, the first ``discard`` dropped."""
     times = []
     for _ in range(calls):
         if case.setup is not None:
             case.setup()
         t0 = time.perf_counter()
         case.fn()
-        times.append(time.perf_counter() - t0)
+        times.append((time.perf_counter() - t0) / case.steps)
     return float(np.median(times[discard:]))
 
 
@@ -79,22 +100,27 @@ def summary(num: list[float], den: list[float]) -> dict:
 
 
 def measure(size_name: str, dtype: str = "float32", plan: tuple | None = None) -> dict:
-    """nnbackprop's training step on NumPy and every available peer at ``size_name``,
-    interleaved. Returns ``{"pairs": {peer: summary of nnbackprop / peer},
-    "peer_floor": {peer: summary of peer / GEMM floor}, "skipped": {peer: why},
-    "plan": [rounds, calls, discard]}``. ``plan`` overrides :data:`PLAN`."""
+    """nnbackprop's training step on NumPy, every available peer, and nnbackprop's own
+    the cases in :data:`MORE`, at ``size_name``, interleaved. Returns ``{"pairs": {"a/b":
+    summary of a / b}, "peer_floor": {peer: summary of peer / GEMM floor},
+    "skipped": {case: why}, "plan": [rounds, calls, discard]}``, with pairs
+    nnbackprop/peer for every peer and case/judge for every case of MORE
+    (:func:`pair_key`). ``plan`` overrides :data:`PLAN`."""
     size = SIZES[size_name]
     cases, skipped = {NNB: nnbackprop_case("step", "numpy", size, dtype)}, {}
-    for name, build in PEERS.items():
+    builders = {**PEERS, **{name: build for name, (build, _) in MORE.items()}}
+    for name, build in builders.items():
         try:
             cases[name] = build(size, dtype)
         except Unavailable as exc:
             skipped[name] = str(exc)
+    pairs = [(NNB, p) for p in PEERS if p in cases]
+    pairs += [(name, judge) for name, (_, judge) in MORE.items() if name in cases and judge in cases]
     plan = tuple(plan or PLAN[size_name])
     times = interleave(cases, *plan)
-    out = {"pairs": {p: summary(times[NNB], times[p]) for p in cases if p != NNB},
+    out = {"pairs": {pair_key(a, b): summary(times[a], times[b]) for a, b in pairs},
            "peer_floor": {}, "skipped": skipped, "plan": list(plan)}
     if "gemm_floor" in times:
-        out["peer_floor"] = {p: summary(times[p], times["gemm_floor"]) for p in cases
-                             if p not in (NNB, "gemm_floor")}
+        out["peer_floor"] = {p: summary(times[p], times["gemm_floor"]) for p in PEERS
+                             if p in times and p != "gemm_floor"}
     return out

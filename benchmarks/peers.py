@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from . import memory as _memory
-from .workloads import LR, Case, Size, Unavailable, backend, check_dtype, host_data
+from .workloads import FIT_BATCHES, LR, Case, Size, Unavailable, backend, check_dtype, host_data
 
 
 def _he_weights(size: Size, dtype: str, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -92,6 +92,26 @@ def numpy_hand(size: Size, dtype: str) -> Case:
 
     return Case(lambda: step(X, y), info={"impl": "numpy_hand", "backend": "numpy", "phase": "step"},
                 memory=lambda: _memory.peak_of(build_traced))
+
+
+def numpy_hand_epoch(size: Size, dtype: str, batches: int | None = None) -> Case:
+    """The hand-written step over an epoch of ``batches`` equal batches in order (a
+    hand-written training loop): the peer of ``model.fit`` over the same data, each
+    batch read from memory as fit reads it. ``Case.steps`` is the number of batches."""
+    batches = batches or FIT_BATCHES[size.name]
+    Xh, y = host_data(size, batches=batches)
+    X = Xh.astype(dtype)
+    step = NumpyHandStep(size, dtype)
+    spans = [(k * size.batch, (k + 1) * size.batch) for k in range(batches)]
+
+    def fn():
+        total = 0.0
+        for a, b in spans:
+            total += step(X[a:b], y[a:b])
+        return total / batches
+
+    return Case(fn, info={"impl": "numpy_hand", "backend": "numpy", "phase": "epoch", "batches": batches},
+                steps=batches)
 
 
 # the seeds' per-example formulation ------------------------------------------------------

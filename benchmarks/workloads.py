@@ -63,13 +63,16 @@ class Case:
     info: dict = dataclasses.field(default_factory=dict)
     memory: Callable[[], dict] | None = None   # peak-memory probe (memory.py), if measurable
     state: dict = dataclasses.field(default_factory=dict)  # what the case holds (model, optimizer)
+    steps: int = 1                             # training steps one call of fn performs
 
 
-def host_data(size: Size, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs X (batch, n_in) float64 ~ N(0, 1) and labels (batch,) int64 in [0, n_out)."""
+def host_data(size: Size, seed: int = 0, batches: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs X (batches * batch, n_in) float64 ~ N(0, 1) and labels (batches * batch,)
+    int64 in [0, n_out)."""
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((size.batch, size.layers[0]))
-    labels = rng.integers(0, size.layers[-1], size=size.batch)
+    n = size.batch * batches
+    X = rng.standard_normal((n, size.layers[0]))
+    labels = rng.integers(0, size.layers[-1], size=n)
     return X, labels
 
 
@@ -150,6 +153,37 @@ def nnbackprop_case(phase: str, backend_name: str, size: Size, dtype: str) -> Ca
         return case
 
     raise ValueError(f"unknown phase {phase!r}")
+
+
+# batches per epoch of the fit case: enough that fit's once-per-call work (argument and
+# data checks, History) is spread as it is in a user's epoch, few enough to keep a call short
+FIT_BATCHES = {"tiny": 32, "medium": 8, "large": 1}
+
+
+def fit_epoch_case(backend_name: str, size: Size, dtype: str, batches: int | None = None) -> Case:
+    """The step as users run it: ``model.fit`` over one epoch of ``batches`` equal batches
+    of ``size.batch`` rows, no shuffle, no progress bar, plain SGD. ``Case.steps`` is the
+    number of batches, so a per-step time is a call's time / steps."""
+    spec, mod, sync = backend(backend_name)
+    check_dtype(spec, dtype)
+    xp = _compat.namespace(mod)
+    batches = batches or FIT_BATCHES[size.name]
+    model = build_model(size, mod, dtype)
+    Xh, yh = host_data(size, batches=batches)
+    X = _compat.from_host(xp, Xh, model.dtype, model.device)
+    y = _compat.from_host(xp, yh, xp.int64, model.device)
+    loss = nb.losses.SoftmaxCrossEntropy()
+    opt, opt_name = sgd()
+
+    def fn():
+        history = model.fit(X, y, loss=loss, optimizer=opt, epochs=1, batch_size=size.batch,
+                            shuffle=False, progress=False)
+        sync()
+        return history["loss"][-1]
+
+    return Case(fn, info={"impl": "nnbackprop", "backend": backend_name, "phase": "fit_epoch",
+                          "optimizer": opt_name, "batches": batches},
+                state={"model": model, "optimizer": opt}, steps=batches)
 
 
 def _traced_step(backend_name: str, size: Size, dtype: str):

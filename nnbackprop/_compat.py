@@ -273,6 +273,20 @@ def is_writeable(x: Any) -> bool:
     return writer(x) is not None
 
 
+_FUNCS: dict = {}
+
+
+def module_function(m: ModuleType | None, name: str) -> Any:
+    """``m.name`` where the module has it (a writer's own kernel, e.g. torch's
+    ``addmm``), else None; looked up once per module and name (a missing
+    attribute of NumPy costs its module ``__getattr__`` every time)."""
+    key = (m, name)
+    f = _FUNCS.get(key, False)
+    if f is False:
+        f = _FUNCS[key] = getattr(m, name, None)
+    return f
+
+
 def on_host(x: Any) -> bool:
     """Whether ``x`` is a NumPy array: host memory, where work in cache-sized
     blocks pays and reading a value costs no device synchronisation."""

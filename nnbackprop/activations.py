@@ -109,8 +109,9 @@ class ReLU(Activation):
         m = _compat.writer(out)
         if m is None:
             return xp.where(z < 0, xp.zeros_like(z), z)  # NaN stays NaN, as in max(z, 0)
-        if hasattr(m, "clamp_min"):  # a maximum that takes a Python scalar
-            return m.clamp_min(z, 0, out=out)
+        clamp_min = _compat.module_function(m, "clamp_min")  # a maximum that takes a Python scalar
+        if clamp_min is not None:
+            return clamp_min(z, 0, out=out)
         return m.maximum(z, 0, out=out)
 
     def backward(self, dA, z, a, xp, out=None):

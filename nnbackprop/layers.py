@@ -198,7 +198,7 @@ def affine_into(X: Any, W: Any, b: Any, out: Any) -> Any:
     taken into the matrix product), else the product and then ``Z += b`` in Z's
     own buffer (the same numbers as ``X @ W + b``)."""
     m = _compat.writer(X if out is None else out)
-    fused = getattr(m, "addmm", None)
+    fused = _compat.module_function(m, "addmm")
     if fused is not None and out is None:
         return fused(b, X, W)
     if fused is not None and tuple(out.shape) == (X.shape[0], W.shape[1]) and out.dtype == X.dtype:

@@ -67,19 +67,26 @@ def axpby_(x: Any, a: float, b: float, y: Any, scratch: dict | None = None) -> A
     """x <- a x + b y in x's own buffer (x, y of one shape, x writeable); returns x.
 
     The same operations as :func:`axpby` in the same order, so the same numbers.
-    With a ``scratch`` dict (the caller's, kept across calls), large arrays in
-    host memory go in equal blocks of at most 40 Ki elements through one buffer
-    kept there, so ``b * y`` never makes a full-size temporary: one pass less
-    over memory, and a peak that grows by one block, not by the whole buffer.
+    With a ``scratch`` dict (the caller's, kept across calls) ``b * y`` is written
+    into a buffer kept there instead of a new full-size temporary each call: in
+    host memory in equal blocks of at most 40 Ki elements through one block-sized
+    buffer (one pass less over memory; the peak grows by one block, not by the
+    whole array), elsewhere (a device, or a library that allocates each temporary
+    afresh) into one buffer of y's size.
     """
     if a != 1.0:
         x *= a
     if b == 1.0:
         x += y
         return x
-    if scratch is not None and _compat.on_host(x) and _compat.on_host(y) and x.size > _BLOCK \
-            and x.flags.c_contiguous and y.flags.c_contiguous and y.dtype == x.dtype:
-        m = _compat.writer(x)
+    m = None if scratch is None or y.dtype != x.dtype else _compat.writer(x)
+    if m is None:
+        x += b * y
+        return x
+    if _compat.on_host(x) and _compat.on_host(y):
+        if x.size <= _BLOCK or not (x.flags.c_contiguous and y.flags.c_contiguous):
+            x += b * y
+            return x
         xf, yf = x.reshape(-1), y.reshape(-1)
         step = -(-xf.size // -(-xf.size // _BLOCK))  # ceil(size / number of blocks)
         tmp = scratch.get(x.dtype)
@@ -89,7 +96,11 @@ def axpby_(x: Any, a: float, b: float, y: Any, scratch: dict | None = None) -> A
             xs, ys = xf[i:i + step], yf[i:i + step]
             xs += m.multiply(ys, b, out=tmp[:ys.size])
         return x
-    x += b * y
+    key = (x.dtype, _compat.device_of(x), tuple(y.shape))
+    tmp = scratch.get(key)
+    if tmp is None:
+        tmp = scratch[key] = m.empty_like(y)
+    x += m.multiply(y, b, out=tmp)
     return x
 
 

@@ -88,9 +88,11 @@ def _fake_results():
                                                   "ratio": {"ratio": 0.5, "q1": 0.45, "q3": 0.55}},
                  "stats": {"median": 2.0, "iqr": 0.0, "rounds": 1, "iterations": 1}})
     pair = {"ratio": 0.9, "q1": 0.85, "q3": 0.95, "median_a": 0.009, "median_b": 0.01, "rounds": 3}
+    pairs = {"nnbackprop/numpy_hand": pair, "nnbackprop_torch/torch_eager": {**pair, "ratio": 0.95},
+             "fit_epoch/numpy_hand_epoch": {**pair, "ratio": 1.1},
+             "gemm_floor_torch/torch_eager": {**pair, "ratio": 0.92}}
     rows.append({"name": "paired-tiny", "extra_info": {"impl": "paired", "phase": "paired", "backend": "numpy",
-                                                       "size": "tiny", "dtype": "float32",
-                                                       "pairs": {"numpy_hand": pair},
+                                                       "size": "tiny", "dtype": "float32", "pairs": pairs,
                                                        "peer_floor": {"numpy_hand": {**pair, "ratio": 1.4}}},
                  "stats": {"median": 1.0, "iqr": 0.0, "rounds": 1, "iterations": 1}})
     return {"machine_info": {"versions": {"numpy": np.__version__}}, "commit_info": {}, "benchmarks": rows}
@@ -105,6 +107,12 @@ def test_report_renders(tmp_path):
     assert ("| digits fit time / scikit-learn at ≥ its accuracy (adam) | — | ≤ 0.60× | 0.50× [0.45, 0.55] "
             "| accuracy 0.950 vs 0.950 | met |") in text
     assert "0.950 ± 0.010 (2 seeds)" in text and "## Notes" in text
+    assert ("| step on the PyTorch backend / PyTorch eager step | tiny | ≤ 0.90× | 0.95× [0.85, 0.95] "
+            "| — | **missed** |") in text
+    assert ("| `fit` over an epoch, per step / hand-written NumPy step over the same batches | tiny | ≤ 1.15× "
+            "| 1.10× [0.85, 0.95] | — | met |") in text
+    assert "| (reference, no target) PyTorch GEMM floor / PyTorch eager step | tiny | — | 0.92× [0.85, 0.95] |" in text
+    assert "epoch, per step / hand-written NumPy step | medium" not in text  # no pair, no separate median
 
 
 def test_report_plot(tmp_path):
@@ -174,14 +182,46 @@ def test_interleave_drops_the_first_calls_of_each_block(monkeypatch):
 
 def test_paired_measure_runs_once():
     """nnbackprop and every peer at the tiny size, one round: each installed peer gets a
-    ratio, each missing one its reason, and the hand-written step its ratio to the floor."""
+    ratio, each missing one its reason, and the hand-written step its ratio to the floor;
+    the cases of MORE are judged against theirs."""
     r = paired.measure("tiny", plan=(1, 2, 1))
-    assert set(r["pairs"]) | set(r["skipped"]) == set(paired.PEERS)
-    assert "numpy_hand" in r["pairs"] and "gemm_floor" in r["pairs"]
+    judged = {paired.pair_key(paired.NNB, p): (paired.NNB, p) for p in paired.PEERS}
+    judged.update({paired.pair_key(name, judge): (name, judge) for name, (_, judge) in paired.MORE.items()})
+    assert set(r["pairs"]) <= set(judged)
+    for key in set(judged) - set(r["pairs"]):  # a pair is missing only where one side could not run
+        assert set(judged[key]) & set(r["skipped"]), key
+    assert "nnbackprop/numpy_hand" in r["pairs"] and "fit_epoch/numpy_hand_epoch" in r["pairs"]
     for v in r["pairs"].values():
         assert v["rounds"] == 1 and v["ratio"] == pytest.approx(v["median_a"] / v["median_b"])
     f = r["peer_floor"]["numpy_hand"]
-    assert f["median_b"] == r["pairs"]["gemm_floor"]["median_b"]
+    assert f["median_b"] == r["pairs"]["nnbackprop/gemm_floor"]["median_b"]
+
+
+def test_block_time_is_per_step(monkeypatch):
+    """A case whose call performs several steps is timed per step."""
+    clock = _FakeClock()
+    monkeypatch.setattr(paired.time, "perf_counter", clock)
+
+    def fn():
+        clock.now += 8.0
+    assert paired.block_time(workloads.Case(fn, steps=4), calls=3, discard=0) == 2.0
+
+
+def test_fit_epoch_case_trains_an_epoch():
+    """The fit case runs one epoch of equal batches, unshuffled: the same weights as that
+    many train_step calls on the same batches in order."""
+    size = workloads.SIZES["tiny"]
+    case = workloads.fit_epoch_case("numpy", size, "float64", batches=3)
+    assert case.steps == 3 and case.info["phase"] == "fit_epoch"
+    X, y = workloads.host_data(size, batches=3)
+    ref = workloads.build_model(size, np, "float64")
+    opt, loss = workloads.sgd()[0], workloads.nb.losses.SoftmaxCrossEntropy()
+    for k in range(3):
+        rows = slice(k * size.batch, (k + 1) * size.batch)
+        ref.train_step(X[rows], y[rows], loss, opt)
+    case.fn()
+    for (name, p), (_, q) in zip(case.state["model"].named_parameters(), ref.named_parameters()):
+        np.testing.assert_array_equal(p, q, err_msg=name)
 
 
 @pytest.mark.parametrize("size", list(workloads.SIZES))

@@ -138,8 +138,10 @@ def test_public_backward_leaves_dY_alone(be, rng):
 @pytest.mark.parametrize("a,b", [(1.0, -0.01), (0.9, 0.1), (1.0, 1.0), (0.999, -3e-4)])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_axpby_in_blocks_equals_the_plain_expression(be, a, b, dtype):
-    """The optimizer's in-place update (blocked through scratch for large arrays in
-    host memory: here 6 blocks) gives exactly a x + b y, the functional form."""
+    """The optimizer's in-place update gives exactly a x + b y, the functional form,
+    with b y written into scratch kept by the caller: in blocks for large arrays in
+    host memory (here 6 blocks through one block-sized buffer), else one buffer of
+    y's shape, which the next call reuses."""
     rng = np.random.default_rng(1)
     xh, yh = rng.standard_normal((300, 700)), rng.standard_normal((300, 700))
     x, y = be.asarray(xh, dtype), be.asarray(yh, dtype)
@@ -151,8 +153,11 @@ def test_axpby_in_blocks_equals_the_plain_expression(be, a, b, dtype):
     out = optim.axpby_(x, a, b, y, scratch)
     assert out is x
     np.testing.assert_array_equal(be.host(out), expected)
-    blocked = _compat.on_host(x) and b != 1.0  # b = 1 needs no temporary at all
-    assert [t.size for t in scratch.values()] == ([optim._BLOCK] if blocked else [])
+    kept = [] if b == 1.0 else [(optim._BLOCK,)] if _compat.on_host(x) else [(300, 700)]  # b = 1: no temporary
+    assert [tuple(t.shape) for t in scratch.values()] == kept
+    again = optim.axpby_(be.asarray(xh, dtype), a, b, y, scratch)
+    np.testing.assert_array_equal(be.host(again), expected)
+    assert [tuple(t.shape) for t in scratch.values()] == kept
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
