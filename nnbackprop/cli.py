@@ -189,6 +189,24 @@ def _check_output(flag: str, path: str) -> None:
         raise UsageError(f"argument {flag}: cannot write {path}: {exc.strerror or exc}") from None
 
 
+def _not_an_input(flag: str, out: str, inputs: Sequence[str]) -> None:
+    """Refuse an output path that is, or resolves to (links, ``..``, hard links), one
+    of the command's input files (or another output): it would be overwritten."""
+    real = os.path.realpath(out)
+    for name in inputs:
+        if name is None:
+            continue
+        same = os.path.realpath(name) == real
+        if not same and os.path.exists(out) and os.path.exists(name):
+            try:
+                same = os.path.samefile(name, out)
+            except OSError:
+                pass
+        if same:
+            raise UsageError(f"argument {flag}: {out} is the same file as {name}, which this command "
+                             f"reads or writes; writing it would destroy that, pick another path")
+
+
 def _backend(name: str, say=print) -> str:
     """The backend to use; ``say`` reports the choice (predict to stdout stays pure CSV)."""
     if name == "auto":
@@ -213,6 +231,7 @@ def cmd_train(args) -> int:
     if not args.out.endswith(".npz"):
         raise UsageError(f"argument --out: the checkpoint must be a .npz file, got {args.out!r}")
     _check_output("--out", args.out)
+    _not_an_input("--out", args.out, [args.data])
     hidden = cm.parse_hidden(args.hidden)
     if args.plot:
         from . import plot
@@ -224,6 +243,7 @@ def cmd_train(args) -> int:
         except ValueError as exc:
             raise UsageError(f"argument --plot: {exc}") from None
         _check_output("--plot", args.plot)
+        _not_an_input("--plot", args.plot, [args.data, args.out])
     activations.get(args.activation)
     optimizer = optim.get(args.optimizer, lr=args.lr)
     name = _backend(args.backend)
@@ -287,8 +307,7 @@ def cmd_train(args) -> int:
     Tte = _move(xp, labels[te] if classify else table.y[te].astype(np.float64)[:, None], ydt, dev)
     _report(model, Xte, Tte, classify, "test")
     model.optimizer = None  # its moments belong to the standardised weights
-    path = model.save(args.out)
-    cm.write_meta(path, meta)
+    path = cm.save(model, args.out, meta)
     print(f"saved {path}")
     if args.plot:
         plot.history(hist, path=args.plot, title=f"{table.name}: {loss.name}")
@@ -338,7 +357,8 @@ def _test_rows(table, meta: dict) -> np.ndarray:
 
 def cmd_evaluate(args) -> int:
     model, meta = _load(args.model, args.backend)
-    table = datasets.load(args.data, args.target or meta.get("target"), features=cm.feature_names(meta))
+    target = args.target if args.data in datasets.BUILTIN else args.target or meta.get("target")
+    table = datasets.load(args.data, target, features=cm.feature_names(meta))
     _check_features(model, table)
     classify = cm.is_classifier(model, meta)
     rows = _test_rows(table, meta) if args.split == "test" else np.arange(table.X.shape[0])
@@ -362,6 +382,7 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     if args.out is not None:
         _check_output("--out", args.out)
+        _not_an_input("--out", args.out, [args.model, args.input])
     say = print if args.out is not None else (lambda *a: None)
     model, meta = _load(args.model, args.backend, say)
     table = datasets.load(args.input, meta.get("target"), need_target=False, features=cm.feature_names(meta))
@@ -393,7 +414,29 @@ def _write_predictions(pred: np.ndarray, out: str | None) -> None:
 
 
 def _fmt(v) -> str:
-    return f"{v:.7g}" if isinstance(v, (float, np.floating)) else str(v)
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.7g}"
+    return _cell(str(v))
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    """A text cell a spreadsheet will not run as a formula (OWASP's CSV injection advice:
+    a cell starting with = + - @ tab or carriage return gets a leading single quote);
+    a plain number ("-1.5") stays as it is."""
+    if text.startswith(_FORMULA_START) and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def cmd_bench(args) -> int:

@@ -48,6 +48,9 @@ def load(spec: str, target: str | None = None, need_target: bool = True,
     (names), the columns of a named table are picked and ordered by name."""
     if spec in BUILTIN:
         table = _builtin(spec)
+        if target is not None and target != table.target:
+            raise DataError(f"--target {target!r}: the bundled {spec!r} data set has one target, "
+                            f"{table.target!r}; --target picks a column of a CSV file")
         if features is not None:
             table.X = table.X[:, _by_name(spec, table.features, features)]
             table.features = list(features)

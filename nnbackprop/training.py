@@ -81,7 +81,7 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
     metrics             names from nnbackprop.metrics ("accuracy", "mse", "mae")
     callbacks           EarlyStopping, Convergence, or any object with the hooks
     progress            a progress bar on a terminal (silent otherwise)
-    drop_last           skip the last, partial batch
+    drop_last           skip the last, partial batch (an error when batch_size > N: no whole batch)
 
     Everything is checked before any weight changes: shapes, dtypes, label
     range, NaN or infinity in X or T, that each metric can score T, argument
@@ -157,7 +157,7 @@ class _Batches:
 
     def __post_init__(self):
         spans = _spans(self.n, self.batch_size)
-        if self.drop_last and spans[-1][1] - spans[-1][0] < spans[0][1]:
+        if self.drop_last and self.batch_size is not None and spans[-1][1] - spans[-1][0] < self.batch_size:
             spans = _Spans(spans.n, spans.size, len(spans) - 1)
             if not spans:
                 raise ValueError(f"drop_last with batch_size={self.batch_size} > {self.n} rows "
@@ -267,6 +267,7 @@ def predict(model, X, batch_size: int | None = None) -> Any:
     model.check_input(X)
     if batch_size is not None:
         batch_size = _positive_int("batch_size", batch_size)
+    _refuse_not_finite(model.xp, "X", X, "predicting")
     return _predict(model, X, batch_size)
 
 
@@ -294,6 +295,8 @@ def evaluate(model, X, T, loss=None, metrics: Sequence = ("accuracy",),
     _check_metrics(model, T, metric_objs, "T")
     if batch_size is not None:
         batch_size = _positive_int("batch_size", batch_size)
+    for name, A in (("X", X), ("T", T)):
+        _refuse_not_finite(model.xp, name, A, "evaluating")
     return _evaluate(model, X, T, loss, metric_objs, batch_size)
 
 
@@ -314,14 +317,18 @@ def check_data(model, X, T, loss, metric_objs=(), names=("X", "T")) -> None:
     _need_rows(X, names[0])
     model.check_target(T, loss, n_rows=X.shape[0], name=names[1])
     _check_metrics(model, T, metric_objs, names[1])
-    xp = model.xp
     for name, A in zip(names, (X, T)):
-        if xp.isdtype(A.dtype, "real floating"):
-            if not _all_finite(xp, list(_blocks(A))):  # the one read when all is well
-                bad = int(_count_not_finite(xp, A))
-                rows = int(_count_not_finite(xp, A, rows=True))
-                raise ValueError(f"{name} holds {bad} NaN or infinite values in {rows} rows; "
-                                 f"remove or impute them before training")
+        _refuse_not_finite(model.xp, name, A, "training")
+
+
+def _refuse_not_finite(xp, name, A, doing: str) -> None:
+    """Refuse a floating A holding NaN or infinity, with the counts in the message."""
+    if xp.isdtype(A.dtype, "real floating") and A.shape[0] > 0:
+        if not _all_finite(xp, list(_blocks(A))):  # the one read when all is well
+            bad = int(_count_not_finite(xp, A))
+            rows = int(_count_not_finite(xp, A, rows=True))
+            raise ValueError(f"{name} holds {bad} NaN or infinite values in {rows} rows; "
+                             f"remove or impute them before {doing}")
 
 
 _CHECK_BLOCK = 1 << 20  # elements per block of the finiteness check: 1 MiB boolean temporaries
