@@ -28,7 +28,7 @@ _MAX_HEADER = 10_000  # bytes of one .npy header (numpy's own default bound)
 _DEFLATE_RATIO = 1032  # the most deflate can expand: 258 bytes from 2 bits, plus slack below
 _SLACK = 1 << 10
 _CHUNK = 1 << 20  # bytes inflated per read
-_KINDS = "biufU"  # bool, integers, floats, text: never objects, voids or structured arrays
+_KINDS = "biufcU"  # bool, integers, floats, complex, text: never objects, voids or structured arrays
 
 
 class ArchiveError(ValueError):

@@ -244,15 +244,15 @@ def _json(path: Path, key: str, text: str) -> Any:
         raise CheckpointError(f"{path}: damaged checkpoint contents ({key} is nested too deeply)") from None
     except ValueError as exc:
         raise CheckpointError(f"{path}: damaged checkpoint contents ({key} is not JSON: {exc})") from None
-    depth = _depth(value)
-    if depth > MAX_DEPTH:
-        raise CheckpointError(f"{path}: damaged checkpoint contents ({key} is nested {depth} deep, at "
-                              f"most {MAX_DEPTH})")
+    if _depth(value) > MAX_DEPTH:
+        raise CheckpointError(f"{path}: damaged checkpoint contents ({key} is nested deeper than "
+                              f"{MAX_DEPTH} levels)")
     return value
 
 
 def _depth(value: Any) -> int:
-    """How deeply ``value`` (parsed JSON) nests lists and dicts (iteratively: no recursion)."""
+    """How deeply ``value`` (parsed JSON) nests lists and dicts, counted up to MAX_DEPTH + 1
+    (iteratively: no recursion)."""
     deepest, todo = 0, [(value, 1)]
     while todo:
         v, d = todo.pop()

@@ -70,7 +70,7 @@ class Run:
 def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None = None,
         shuffle: bool = True, seed: int | None = None, validation_data=None,
         validation_split: float = 0.0, metrics: Sequence = (), callbacks: Sequence[Callback] = (),
-        progress: bool = True, drop_last: bool = False) -> History:
+        progress: bool = True, drop_last: bool = False, resume: bool = False) -> History:
     """Train ``model`` on inputs X (N, n_in) and targets T; return a :class:`History`.
 
     loss, optimizer     a Loss (or its name) and an Optimizer (or its name)
@@ -82,12 +82,24 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
     callbacks           EarlyStopping, Convergence, or any object with the hooks
     progress            a progress bar on a terminal (silent otherwise)
     drop_last           skip the last, partial batch (an error when batch_size > N: no whole batch)
+    resume              continue the run ``model.fit_state`` records (a loaded checkpoint's, or
+                        an interrupted fit's) with ``optimizer=model.optimizer``: its row orders
+                        go on where they stopped, so training in parts (saving and loading in
+                        between) gives the weights of one fit straight through
 
     Everything is checked before any weight changes: shapes, dtypes, label
     range, NaN or infinity in X or T, that each metric can score T, argument
     values. An epoch whose loss or weights end NaN or infinite raises
     :class:`TrainingDiverged` naming the epoch and batch where it happened, with
-    the model and optimizer put back to their state before that epoch.
+    the model and optimizer put back to their state before that epoch. Ctrl-C
+    (KeyboardInterrupt) does the same: the model and optimizer are left as they
+    were after the last whole epoch (never half a step), ``model.fit_state``
+    says where, and ``fit(..., resume=True)`` carries on from there.
+
+    ``model.fit_state`` (saved with the optimizer) records the run after each
+    epoch: the seed, the epochs done, the row count and batch size, and the state
+    of the shuffling generator, numpy.random.default_rng(seed), drawn from once
+    per epoch.
     """
     from . import optim as _optim
 
@@ -116,8 +128,8 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
         check_data(model, *validation_data, loss, metric_objs, names=("X_val", "T_val"))
 
     batches = _Batches(X.shape[0], batch_size, drop_last)
+    rng, done, seed = _shuffler(model, optimizer, seed, batches, resume)
     model.optimizer, model.loss = optimizer, loss
-    rng = np.random.default_rng(seed)
     run = Run(model, optimizer, History())
     bar = ProgressBar(epochs, len(batches.spans), enabled=progress)
     for cb in callbacks:
@@ -127,9 +139,11 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
             for epoch in range(epochs):
                 for cb in callbacks:
                     cb.on_epoch_begin(run, epoch)
+                model.fit_state = _fit_state(seed, done + epoch, batches, rng)  # where an interrupt leaves it
                 order = rng.permutation(batches.n) if shuffle and batches.n > 1 else None
                 logs = _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar)
                 del order  # not alive while the next epoch's is drawn
+                model.fit_state = _fit_state(seed, done + epoch + 1, batches, rng)
                 if validation_data is not None:
                     val = _evaluate(model, *validation_data, loss, metric_objs, batch_size)
                     logs.update({f"val_{k}": v for k, v in val.items()})
@@ -145,6 +159,38 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
     for cb in callbacks:
         cb.on_train_end(run)
     return run.history
+
+
+def _fit_state(seed, epochs_done: int, batches, rng) -> dict:
+    """The JSON-able record of a run after ``epochs_done`` epochs (see :func:`fit`)."""
+    return {"seed": seed, "epochs": epochs_done, "rows": batches.n, "batch_size": batches.batch_size,
+            "rng": rng.bit_generator.state}
+
+
+def _shuffler(model, optimizer, seed, batches, resume: bool):
+    """(generator, epochs done, seed) of the run: a fresh default_rng(seed) with no
+    epochs done, or (resume) the generator ``model.fit_state`` recorded, after the
+    checks that it is the same run."""
+    if not resume:
+        return np.random.default_rng(seed), 0, seed
+    st = getattr(model, "fit_state", None)
+    if not isinstance(st, dict) or not {"seed", "epochs", "rows", "batch_size", "rng"} <= set(st):
+        raise ValueError("resume=True but the model records no run to resume (model.fit_state is "
+                         "set by fit and saved with the optimizer)")
+    if optimizer is not model.optimizer:
+        raise ValueError("resume=True continues the run of model.optimizer (its state and step "
+                         "count belong to it): pass optimizer=model.optimizer")
+    if seed is not None and seed != st["seed"]:
+        raise ValueError(f"resume=True with seed={seed!r}, but the run used seed={st['seed']!r}")
+    if (batches.n, batches.batch_size) != (st["rows"], st["batch_size"]):
+        raise ValueError(f"resume=True on {batches.n} rows in batches of {batches.batch_size}, but the "
+                         f"run had {st['rows']} rows in batches of {st['batch_size']}: not the same run")
+    rng = np.random.default_rng()
+    try:
+        rng.bit_generator.state = st["rng"]
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"resume=True but the recorded shuffling state is damaged ({exc})") from None
+    return rng, int(st["epochs"]), st["seed"]
 
 
 @dataclasses.dataclass
@@ -202,17 +248,21 @@ def _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar) -> dict:
     # the epoch's row order moves to the device once; each batch gathers its rows from it
     idx = None if order is None else _compat.from_host(xp, order, device=model.device)
     total, totals = 0.0, [0.0] * len(metric_objs)  # means, summed batch by batch (float16 never overflows)
-    for b, (start, stop) in enumerate(batches.spans):
-        Xb, Tb = _rows(xp, X, idx, start, stop), _rows(xp, T, idx, start, stop)
-        Y, tape = model._step_forward(Xb)
-        for i, m in enumerate(metric_objs):  # before the loss, which may write over Y
-            totals[i] = totals[i] + m.total(Y, Tb, xp) * (1 / batches.n_used)
-        J = model._step_backward(Y, Tb, loss, tape)
-        del Y
-        optimizer.step(model)
-        total = total + J * ((stop - start) / batches.n_used)  # the batch's share of the epoch
-        bar.batch(epoch, b)
-    epoch_loss = float(total)  # the one read of the epoch's numbers
+    try:
+        for b, (start, stop) in enumerate(batches.spans):
+            Xb, Tb = _rows(xp, X, idx, start, stop), _rows(xp, T, idx, start, stop)
+            Y, tape = model._step_forward(Xb)
+            for i, m in enumerate(metric_objs):  # before the loss, which may write over Y
+                totals[i] = totals[i] + m.total(Y, Tb, xp) * (1 / batches.n_used)
+            J = model._step_backward(Y, Tb, loss, tape)
+            del Y
+            optimizer.step(model)
+            total = total + J * ((stop - start) / batches.n_used)  # the batch's share of the epoch
+            bar.batch(epoch, b)
+        epoch_loss = float(total)  # the one read of the epoch's numbers
+    except KeyboardInterrupt:  # maybe mid-update: back to the whole state before the epoch
+        _restore(model, optimizer, saved)
+        raise
     if not (math.isfinite(epoch_loss) and _all_finite(xp, model.parameters())):
         b, what = _replay(model, optimizer, X, T, idx, loss, batches, saved)
         _restore(model, optimizer, saved)
