@@ -389,9 +389,11 @@ def cmd_predict(args) -> int:
     _check_features(model, table)
     from . import training
 
-    out = training.predict(model, _move(model.xp, table.X, model.dtype, model.device))
-    pred = cm.decode(model, out, meta)
-    _write_predictions(pred, args.out)
+    rows = training.block_rows(model)  # block by block to the device and back: memory independent of N
+    pred = [cm.decode(model, training.predict(model, _move(model.xp, table.X[a:a + rows], model.dtype,
+                                                           model.device)), meta)
+            for a in range(0, max(table.X.shape[0], 1), rows)]
+    _write_predictions(np.concatenate(pred), args.out)
     return 0
 
 

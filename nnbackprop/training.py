@@ -309,14 +309,25 @@ def _replay(model, optimizer, X, T, idx, loss, batches, saved):
     return None, "the loss or the weights became NaN or infinite"
 
 
+_BLOCK = 1 << 20  # values of the widest layer per block of predict/evaluate by default (4 MiB of float32)
+
+
+def block_rows(model) -> int:
+    """Rows per block of :func:`predict` and :func:`evaluate` when no batch_size is
+    given: about 1 Mi values of the widest layer's activations (at least 1024 rows),
+    so their extra memory does not grow with N."""
+    width = max(max(layer.n_in, layer.n_out) for layer in model.layers)
+    return max(1024, _BLOCK // max(width, 1))
+
+
 def predict(model, X, batch_size: int | None = None) -> Any:
-    """Outputs (N, n_out) for X (N, n_in), in batches of ``batch_size`` rows.
+    """Outputs (N, n_out) for X (N, n_in), in batches of ``batch_size`` rows
+    (default :func:`block_rows`: the extra memory is a block's, whatever N).
 
     Leaves what the last ``forward`` kept for ``backward`` untouched.
     """
     model.check_input(X)
-    if batch_size is not None:
-        batch_size = _positive_int("batch_size", batch_size)
+    batch_size = block_rows(model) if batch_size is None else _positive_int("batch_size", batch_size)
     _refuse_not_finite(model.xp, "X", X, "predicting")
     return _predict(model, X, batch_size)
 
@@ -325,13 +336,24 @@ def _predict(model, X, batch_size):
     n = X.shape[0]
     if batch_size is None or batch_size >= n:
         return model._infer(X)
-    return model.xp.concat([model._infer(X[a:b, ...]) for a, b in _spans(n, batch_size)], axis=0)
+    spans = _spans(n, batch_size)
+    first = model._infer(X[spans[0][0]:spans[0][1], ...])
+    if _compat.writer(first) is None:  # a namespace the library does not write: one concat
+        return model.xp.concat([first] + [model._infer(X[a:b, ...]) for a, b in spans[1:]], axis=0)
+    out = model.xp.empty((n, first.shape[1]), dtype=first.dtype, device=model.device)
+    out[:spans[0][1], ...] = first
+    del first
+    for a, b in spans[1:]:  # each block written into its rows: no list of blocks, no second copy
+        out[a:b, ...] = model._infer(X[a:b, ...])
+    return out
 
 
 def evaluate(model, X, T, loss=None, metrics: Sequence = ("accuracy",),
              batch_size: int | None = None) -> dict[str, float]:
     """``{"loss": J, metric: value, ...}`` on X (N, n_in) and T as Python floats;
-    ``loss=None`` leaves J out. T is checked against the loss and every metric first."""
+    ``loss=None`` leaves J out. T is checked against the loss and every metric first.
+    With no ``batch_size`` the rows go in blocks of :func:`block_rows`, each block's
+    loss and metric sums added up, so the extra memory does not grow with N."""
     loss = _losses.get(loss) if loss is not None else None
     metric_objs = [_metrics.get(m).for_model(model) for m in metrics]
     model.check_input(X)
@@ -347,7 +369,29 @@ def evaluate(model, X, T, loss=None, metrics: Sequence = ("accuracy",),
         batch_size = _positive_int("batch_size", batch_size)
     for name, A in (("X", X), ("T", T)):
         _refuse_not_finite(model.xp, name, A, "evaluating")
+    if batch_size is None and X.shape[0] > block_rows(model):
+        return _evaluate_blocks(model, X, T, loss, metric_objs, block_rows(model))
     return _evaluate(model, X, T, loss, metric_objs, batch_size)
+
+
+def _evaluate_blocks(model, X, T, loss, metric_objs, rows) -> dict[str, float]:
+    """:func:`_evaluate` block by block: the mean loss as the blocks' means weighted by
+    their share of the rows, the metrics as sums; one read at the end."""
+    xp, n = model.xp, X.shape[0]
+    total, totals = 0.0, [0.0] * len(metric_objs)
+    for a, b in _spans(n, rows):
+        Y, Tb = model._infer(X[a:b, ...]), T[a:b, ...]
+        for i, m in enumerate(metric_objs):  # before the loss, which may write over Y
+            totals[i] = totals[i] + m.total(Y, Tb, xp)
+        if loss is not None:
+            total = total + loss.value(Y, Tb, xp) * ((b - a) / n)
+        del Y
+    out = {}
+    if loss is not None:
+        out["loss"] = float(total + (model.l2_penalty(loss.l2) if loss.l2 else 0.0))
+    for m, t in zip(metric_objs, totals):
+        out[m.name] = float(t) / n
+    return out
 
 
 def _evaluate(model, X, T, loss, metric_objs, batch_size) -> dict[str, float]:

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import nnbackprop as nb
-from nnbackprop import _atomic, cli, datasets
+from nnbackprop import _atomic, cli, datasets, training
 from nnbackprop import _cli_model as cm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -499,6 +499,106 @@ def test_csv_predictions_are_safe_against_formula_injection(tmp_path, capsys):
     assert cli._cell("\tx") == "'\tx" and cli._cell("=1+1") == "'=1+1" and cli._cell("a=b") == "a=b"
 
 
+# --- 4. interruption and resume ------------------------------------------------------------------
+
+def _resume_data(be):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((37, 3))
+    return be.asarray(X, "float64"), be.asarray((X[:, 0] + X[:, 2] > 0).astype(np.int64) + (X[:, 1] > 0))
+
+
+def _resume_model(be):
+    return nb.Sequential([nb.Dense(3, 8, "tanh"), nb.Dense(8, 3)], xp=be.xp, device=be.device,
+                         dtype="float64", seed=2)
+
+
+def _fit(model, X, y, epochs, optimizer, **kw):
+    return model.fit(X, y, loss="softmax_cross_entropy", optimizer=optimizer, epochs=epochs, batch_size=5,
+                     shuffle=True, seed=11, progress=False, **kw)
+
+
+def _host_state(be, model):
+    opt = model.optimizer
+    return ([be.host(p).copy() for p in model.parameters()], opt.state.t,
+            {k: [be.host(a).copy() for a in v] for k, v in opt.state.slots.items()})
+
+
+def _same(a, b):
+    (pa, ta, sa), (pb, tb, sb) = a, b
+    return ta == tb and all(np.array_equal(x, y) for x, y in zip(pa, pb)) and sa.keys() == sb.keys() and \
+        all(np.array_equal(x, y) for k in sa for x, y in zip(sa[k], sb[k]))
+
+
+def test_training_in_parts_with_a_save_and_load_between_equals_training_straight_through(be, tmp_path):
+    X, y = _resume_data(be)
+    straight = _resume_model(be)
+    _fit(straight, X, y, 5, nb.optim.Adam(1e-2))
+    part = _resume_model(be)
+    _fit(part, X, y, 2, nb.optim.Adam(1e-2))
+    path = part.save(tmp_path / "mid.npz")
+    again = nb.load(path, xp=be.xp, device=be.device)
+    assert again.fit_state["epochs"] == 2 and again.fit_state["seed"] == 11
+    _fit(again, X, y, 3, again.optimizer, resume=True)
+    assert _same(_host_state(be, again), _host_state(be, straight))  # bit for bit, shuffled batches included
+    fresh = nb.load(path, xp=be.xp, device=be.device)  # without resume: today's behaviour, orders start over
+    _fit(fresh, X, y, 3, fresh.optimizer)
+    assert not _same(_host_state(be, fresh), _host_state(be, straight))
+
+
+def test_resume_refuses_another_run(be, tmp_path):
+    X, y = _resume_data(be)
+    model = _resume_model(be)
+    with pytest.raises(ValueError, match="records no run to resume"):
+        _fit(model, X, y, 1, nb.optim.Adam(1e-2), resume=True)
+    _fit(model, X, y, 1, nb.optim.Adam(1e-2))
+    with pytest.raises(ValueError, match="pass optimizer=model.optimizer"):
+        _fit(model, X, y, 1, nb.optim.Adam(1e-2), resume=True)
+    with pytest.raises(ValueError, match=r"on 20 rows in batches of 5, but the run had 37 rows"):
+        _fit(model, X[:20, ...], y[:20, ...], 1, model.optimizer, resume=True)
+
+
+class _Interrupting(nb.optim.Adam):
+    """Adam that raises KeyboardInterrupt in the middle of its update number ``at``
+    (after some of the rule's in-place operations have run): Ctrl-C mid-step."""
+
+    def __init__(self, lr, at):
+        super().__init__(lr)
+        self.at, self.calls, self.ops = at, 0, 0
+
+    def _rule(self, ax, xp, p, g, slots, lr, n):
+        if n == self.at:
+            self.calls += 1
+
+        def counting(*args):
+            out = ax(*args)
+            if n == self.at:
+                self.ops += 1
+                if self.ops == 3:
+                    raise KeyboardInterrupt
+            return out
+        return super()._rule(counting, xp, p, g, slots, lr, n)
+
+
+def test_ctrl_c_mid_step_leaves_a_whole_state_and_fit_carries_on(be):
+    X, y = _resume_data(be)
+    batches = 8  # 37 rows in batches of 5
+    one = _resume_model(be)
+    _fit(one, X, y, 1, nb.optim.Adam(1e-2))
+    straight = _resume_model(be)
+    _fit(straight, X, y, 3, nb.optim.Adam(1e-2))
+
+    model = _resume_model(be)
+    opt = _Interrupting(1e-2, at=batches + 3)  # the 4th step of the 2nd epoch, part-way through its rule
+    with pytest.raises(KeyboardInterrupt):
+        _fit(model, X, y, 3, opt)
+    assert opt.ops == 3  # it did stop part-way through an update
+    assert _same(_host_state(be, model), _host_state(be, one))  # params, slots and t of a whole epoch
+    assert model.fit_state["epochs"] == 1
+    opt.at = None
+    _fit(model, X, y, 2, model.optimizer, resume=True)
+    assert _same(_host_state(be, model), _host_state(be, straight))
+
+
 # --- 5. arrays that carry autograd ----------------------------------------------------------------
 
 def _autograd(be, a):
@@ -578,3 +678,80 @@ def test_estimators_refuse_non_integer_hidden_layer_sizes(sizes):
                 MLPRegressor(hidden_layer_sizes=sizes, max_iter=2)):
         with pytest.raises(ValueError, match="hidden_layer_sizes"):
             est.fit(X, y.astype(float) if isinstance(est, MLPRegressor) else y)
+
+
+# --- 7. big data in bounded memory ----------------------------------------------------------------
+
+def _wide_model():
+    return nb.Sequential([nb.Dense(16, 256, "relu"), nb.Dense(256, 4)], seed=0)  # NumPy, float32
+
+
+def _extra_peak(fn, result_bytes):
+    out, peak = _peak_during(fn)
+    assert not isinstance(out, Exception), out
+    return peak - result_bytes(out)
+
+
+def test_predict_and_evaluate_work_in_blocks_by_default():  # host memory: NumPy, seen by tracemalloc
+    model = _wide_model()
+    rng = np.random.default_rng(0)
+    peaks = {}
+    for n in (40_000, 160_000):
+        X = rng.standard_normal((n, 16)).astype(np.float32)
+        y = rng.integers(0, 4, n)
+        peaks["predict", n] = _extra_peak(lambda X=X: model.predict(X), lambda Y: Y.nbytes)
+        peaks["evaluate", n] = _extra_peak(
+            lambda X=X, y=y: model.evaluate(X, y, loss="softmax_cross_entropy"), lambda r: 0)
+        if n == 40_000:  # a block at a time gives the same numbers as one pass, to rounding
+            np.testing.assert_allclose(model.predict(X), model.predict(X, batch_size=n), rtol=1e-6, atol=1e-6)
+            whole = training._evaluate(model, X, y, nb.losses.SoftmaxCrossEntropy(),
+                                       [nb.metrics.get("accuracy").for_model(model)], None)
+            got = model.evaluate(X, y, loss="softmax_cross_entropy")
+            assert got["accuracy"] == whole["accuracy"]
+            assert got["loss"] == pytest.approx(whole["loss"], rel=1e-6)
+    block = training.block_rows(model) * 256 * 4  # one block of the hidden layer, float32
+    for what in ("predict", "evaluate"):
+        assert peaks[what, 160_000] < 4 * block, peaks  # before: 160_000 x 256 x 4 bytes = 164 MB
+        assert peaks[what, 160_000] < peaks[what, 40_000] + block, peaks  # independent of N
+
+
+def test_the_cli_predicts_in_blocks(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "d.npz"
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 3))
+    np.savez(data, X=X, y=(X[:, 0] > 0).astype(np.int64))
+    model = tmp_path / "m.npz"
+    assert cli.main(["train", "--data", str(data), "--epochs", "1", "--out", str(model), "--backend", "numpy",
+                     "--no-progress"]) == 0
+    monkeypatch.setattr(training, "block_rows", lambda m: 1000)
+    sizes = []
+    real = training.predict
+    monkeypatch.setattr(training, "predict", lambda m, A, **kw: sizes.append(A.shape[0]) or real(m, A, **kw))
+    out = tmp_path / "p.npz"
+    assert cli.main(["predict", str(model), str(data), "--out", str(out), "--backend", "numpy"]) == 0
+    assert sizes == [1000, 1000, 1000]
+    with np.load(out) as f:
+        direct = nb.load(model).predict(X.astype(np.float32)).argmax(axis=1)
+        np.testing.assert_array_equal(f["y"], direct.astype(str))
+
+
+def test_fit_input_checks_make_no_full_size_temporary():
+    model = _wide_model()
+    X = np.random.default_rng(0).standard_normal((200_000, 16)).astype(np.float32)
+    y = np.zeros(200_000, dtype=np.int64)
+    _, peak = _peak_during(lambda: training.check_data(model, X, y, nb.losses.SoftmaxCrossEntropy()))
+    assert peak < X.nbytes / 4, (peak, X.nbytes)
+
+
+def test_reading_a_csv_streams_it_into_arrays(tmp_path):
+    rng = np.random.default_rng(0)
+    n, d = 20_000, 20
+    X = rng.standard_normal((n, d))
+    path = tmp_path / "big.csv"
+    with open(path, "w") as f:
+        f.write(",".join(f"f{i}" for i in range(d)) + ",label\n")
+        f.writelines(",".join(f"{v:.6f}" for v in x) + (",yes\n" if x[0] > 0 else ",no\n") for x in X)
+    table, peak = _peak_during(lambda: datasets.read_csv(path))
+    np.testing.assert_allclose(table.X, X, atol=1e-6)
+    assert list(table.y[:3]) == ["yes" if v > 0 else "no" for v in X[:3, 0]]
+    assert peak < 3 * (table.X.nbytes + table.y.nbytes), peak / (table.X.nbytes + table.y.nbytes)  # before: 12x
