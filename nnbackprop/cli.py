@@ -303,9 +303,8 @@ def cmd_train(args) -> int:
     last = "  ".join(f"{k} {v[-1]:.4g}" for k, v in hist.history.items())
     print(f"trained {len(hist.epoch)} epochs in {took:.1f} s: {last}")
     cm.fold(model, mu, s, y_shift, y_scale)
-    Xte = _move(xp, table.X[te], dt, dev)
-    Tte = _move(xp, labels[te] if classify else table.y[te].astype(np.float64)[:, None], ydt, dev)
-    _report(model, Xte, Tte, classify, "test")
+    _report(model, table.X[te], labels[te] if classify else table.y[te].astype(np.float64)[:, None],
+            ydt, classify, "test")
     model.optimizer = None  # its moments belong to the standardised weights
     path = cm.save(model, args.out, meta)
     print(f"saved {path}")
@@ -315,15 +314,27 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _report(model, X, T, classify: bool, what: str) -> dict:
+def _report(model, X, T, t_dtype, classify: bool, what: str) -> dict:
+    """Print and return the scores of ``model`` on host rows X, T (T moved in ``t_dtype``):
+    block by block to the device, each block's means weighted by its share of the rows,
+    so the memory does not grow with the number of rows."""
     from . import training
 
+    xp, dev, n = model.xp, model.device, X.shape[0]
+    rows = training.block_rows(model)
+    res: dict = {}
+    for a in range(0, n, rows):
+        Xb, Tb = _move(xp, X[a:a + rows], model.dtype, dev), _move(xp, T[a:a + rows], t_dtype, dev)
+        if classify:
+            got = training.evaluate(model, Xb, Tb, loss=model.loss, metrics=["accuracy"])
+        else:
+            got = training.evaluate(model, Xb, Tb, metrics=["mse", "mae"])
+        share = Xb.shape[0] / n
+        res = {k: res.get(k, 0.0) + v * share for k, v in got.items()}
     if classify:
-        res = training.evaluate(model, X, T, loss=model.loss, metrics=["accuracy"])
-        print(f"{what}: accuracy {res['accuracy']:.4f}  loss {res['loss']:.4f}  ({X.shape[0]} rows)")
+        print(f"{what}: accuracy {res['accuracy']:.4f}  loss {res['loss']:.4f}  ({n} rows)")
     else:
-        res = training.evaluate(model, X, T, metrics=["mse", "mae"])
-        print(f"{what}: MSE {res['mse']:.5g}  MAE {res['mae']:.5g}  ({X.shape[0]} rows)")
+        print(f"{what}: MSE {res['mse']:.5g}  MAE {res['mae']:.5g}  ({n} rows)")
     return res
 
 
@@ -361,10 +372,9 @@ def cmd_evaluate(args) -> int:
     table = datasets.load(args.data, target, features=cm.feature_names(meta))
     _check_features(model, table)
     classify = cm.is_classifier(model, meta)
-    rows = _test_rows(table, meta) if args.split == "test" else np.arange(table.X.shape[0])
-    xp, dev, dt = model.xp, model.device, model.dtype
+    rows = _test_rows(table, meta) if args.split == "test" else slice(None)
     if classify:
-        T = _move(xp, cm.label_indices(table.y[rows], meta.get("classes"), model.n_out), None, dev)
+        T, t_dtype = cm.label_indices(table.y[rows], meta.get("classes"), model.n_out), None
         if model.loss is None or model.loss.name != "softmax_cross_entropy":
             from .losses import SoftmaxCrossEntropy
 
@@ -372,10 +382,11 @@ def cmd_evaluate(args) -> int:
     else:
         if not np.issubdtype(table.y.dtype, np.number):
             raise ValueError(f"{table.name}: the target holds text but the model is a regression model")
-        T = _move(xp, table.y[rows].astype(np.float64).reshape(len(rows), -1), dt, dev)
+        y = table.y[rows].astype(np.float64)
+        T, t_dtype = y.reshape(y.shape[0], -1), model.dtype
         if T.shape[1] != model.n_out:
             raise ValueError(f"the target has {T.shape[1]} columns but the model gives {model.n_out}")
-    _report(model, _move(xp, table.X[rows], dt, dev), T, classify, f"{table.name} ({args.split})")
+    _report(model, table.X[rows], T, t_dtype, classify, f"{table.name} ({args.split})")
     return 0
 
 

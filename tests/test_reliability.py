@@ -715,7 +715,7 @@ def test_predict_and_evaluate_work_in_blocks_by_default():  # host memory: NumPy
         assert peaks[what, 160_000] < peaks[what, 40_000] + block, peaks  # independent of N
 
 
-def test_the_cli_predicts_in_blocks(tmp_path, capsys, monkeypatch):
+def test_the_cli_predicts_and_evaluates_in_blocks(tmp_path, capsys, monkeypatch):
     data = tmp_path / "d.npz"
     rng = np.random.default_rng(0)
     X = rng.standard_normal((3000, 3))
@@ -733,6 +733,14 @@ def test_the_cli_predicts_in_blocks(tmp_path, capsys, monkeypatch):
     with np.load(out) as f:
         direct = nb.load(model).predict(X.astype(np.float32)).argmax(axis=1)
         np.testing.assert_array_equal(f["y"], direct.astype(str))
+    capsys.readouterr()
+    real_eval, sizes = training.evaluate, []
+    monkeypatch.setattr(training, "evaluate",
+                        lambda m, A, T, **kw: sizes.append(A.shape[0]) or real_eval(m, A, T, **kw))
+    assert cli.main(["evaluate", str(model), "--data", str(data), "--backend", "numpy"]) == 0
+    assert sizes == [1000, 1000, 1000]
+    accuracy = float(capsys.readouterr().out.split("accuracy ")[1].split()[0])
+    assert accuracy == pytest.approx(np.mean(direct == (X[:, 0] > 0)), abs=5e-5)
 
 
 def test_fit_input_checks_make_no_full_size_temporary():
