@@ -599,6 +599,52 @@ def test_ctrl_c_mid_step_leaves_a_whole_state_and_fit_carries_on(be):
     assert _same(_host_state(be, model), _host_state(be, straight))
 
 
+_TRAINER = """
+import sys, numpy as np, nnbackprop as nb
+rng = np.random.default_rng(3)
+X = rng.standard_normal((600, 8)); y = (X[:, 0] > 0).astype(np.int64)
+model = nb.Sequential([nb.Dense(8, 64, "tanh"), nb.Dense(64, 2)], dtype="float64", seed=2)
+print("ready", flush=True)
+try:
+    model.fit(X, y, loss="softmax_cross_entropy", optimizer=nb.optim.Adam(1e-3), epochs=100000, batch_size=4,
+              seed=5, progress=False)
+except KeyboardInterrupt:
+    model.save(sys.argv[1])
+    print("saved", model.fit_state["epochs"], flush=True)
+"""
+
+
+def test_a_real_ctrl_c_leaves_a_checkpoint_that_resumes_exactly(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    rng = np.random.default_rng(1)
+    rng_X = np.random.default_rng(3)
+    X = rng_X.standard_normal((600, 8))
+    y = (X[:, 0] > 0).astype(np.int64)
+    for i in range(2):  # two interrupts at random moments, each bounded in time
+        path = tmp_path / f"run{i}.npz"
+        proc = subprocess.Popen([sys.executable, "-c", _TRAINER, str(path)], env=env, stdout=subprocess.PIPE)
+        assert proc.stdout.readline().strip() == b"ready"
+        time.sleep(rng.uniform(0.3, 1.0))
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and out.startswith(b"saved"), out
+        epochs = int(out.split()[1])
+        assert epochs >= 1  # an epoch takes milliseconds; the interrupt came after 0.3 s at least
+        saved = nb.load(path)
+        straight = nb.Sequential([nb.Dense(8, 64, "tanh"), nb.Dense(64, 2)], dtype="float64", seed=2)
+        straight.fit(X, y, loss="softmax_cross_entropy", optimizer=nb.optim.Adam(1e-3), epochs=epochs,
+                     batch_size=4, seed=5, progress=False)
+        assert saved.optimizer.state.t == straight.optimizer.state.t == epochs * 150
+        for a, b in zip(saved.parameters(), straight.parameters()):  # a whole epoch's weights, not a torn step
+            np.testing.assert_array_equal(a, b)
+        saved.fit(X, y, loss="softmax_cross_entropy", optimizer=saved.optimizer, epochs=1, batch_size=4,
+                  progress=False, resume=True)
+        straight.fit(X, y, loss="softmax_cross_entropy", optimizer=straight.optimizer, epochs=1, batch_size=4,
+                     progress=False, resume=True)
+        for a, b in zip(saved.parameters(), straight.parameters()):
+            np.testing.assert_array_equal(a, b)
+
+
 # --- 5. arrays that carry autograd ----------------------------------------------------------------
 
 def _autograd(be, a):
