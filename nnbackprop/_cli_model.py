@@ -11,22 +11,19 @@ gives raw targets; ``nb.load(path).predict(X_raw)`` needs no extra step:
     WL <- WL * sy                    bL <- bL * sy + m           (identity output)
 
 The checkpoint also gets one extra entry, ``cli_meta`` (JSON: task, class
-values, feature and target names, the train/test split), which
-:func:`nnbackprop.load` ignores.
+values, feature and target names, the train/test split), written in the same
+atomic write as the weights, which :func:`nnbackprop.load` ignores.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import _compat
-from .checkpoint import atomic_write
+from . import _compat, checkpoint
 from .model import Sequential
 
 META_KEY = "cli_meta"
@@ -60,23 +57,49 @@ def fold(model: Sequential, mu: np.ndarray, s: np.ndarray, y_shift: float = 0.0,
     model.set_parameters([_compat.from_host(model.xp, h, model.dtype, model.device) for h in host])
 
 
-def write_meta(path: str | os.PathLike, meta: dict) -> None:
-    """Add ``cli_meta`` to the checkpoint at ``path`` (a copy written atomically over it)."""
-    original = Path(path).read_bytes()
+def save(model: Sequential, path: str | os.PathLike, meta: dict) -> Path:
+    """Write ``model`` and its ``cli_meta`` to ``path`` in one atomic write (a crash
+    leaves the old file or the whole new one, never weights without their metadata)."""
+    return checkpoint.save(model, path, extra={META_KEY: meta})
 
-    def write(f):
-        f.write(original)
-        f.seek(0)
-        with zipfile.ZipFile(f, "a") as zf, zf.open(META_KEY + ".npy", "w") as entry:
-            np.lib.format.write_array(entry, np.asarray(json.dumps(meta)), allow_pickle=False)
 
-    atomic_write(path, write)
+_META_FIELDS = {  # field: (types, what)
+    "task": ((str,), "'classification' or 'regression'"), "features": ((list,), "a list of names"),
+    "named": ((bool,), "true or false"), "target": ((str, type(None)), "a column name or null"),
+    "data": ((str, type(None)), "a data name"), "classes": ((list, type(None)), "a list of class values"),
+    "split": ((dict,), "a JSON object"),
+}
+_SPLIT_FIELDS = {"seed": ((int,), "an integer"), "test_share": ((float, int), "a number"),
+                 "stratified": ((bool,), "true or false"), "fingerprint": ((str,), "a hex digest")}
 
 
 def read_meta(path: str | os.PathLike) -> dict:
-    """The ``cli_meta`` of a checkpoint; {} for one saved from Python."""
-    with np.load(path, allow_pickle=False) as f:
-        return json.loads(str(f[META_KEY])) if META_KEY in f.files else {}
+    """The ``cli_meta`` of a checkpoint, each field's type checked; {} for one saved
+    from Python. A malformed one raises CheckpointError naming the field."""
+    meta = checkpoint.read_extra(path, META_KEY)
+    if meta is None:
+        return {}
+    _check_fields(path, META_KEY, meta, _META_FIELDS)
+    if meta.get("task") not in (None, "classification", "regression"):
+        raise checkpoint.CheckpointError(f"{path}: damaged {META_KEY} (task {meta['task']!r})")
+    if "split" in meta:
+        _check_fields(path, f"{META_KEY}.split", meta["split"], _SPLIT_FIELDS)
+    for key, item in (("features", (str,)), ("classes", (str, int, float))):
+        values = meta.get(key) or []
+        if not all(isinstance(v, item) and not isinstance(v, bool) for v in values):
+            raise checkpoint.CheckpointError(f"{path}: damaged {META_KEY}.{key} (its entries must be "
+                                             f"{' or '.join(t.__name__ for t in item)})")
+    return meta
+
+
+def _check_fields(path, where: str, d: Any, fields: dict) -> None:
+    if not isinstance(d, dict):
+        raise checkpoint.CheckpointError(f"{path}: damaged {where} (a {type(d).__name__}, expected a "
+                                         f"JSON object)")
+    for key, (types, what) in fields.items():
+        if key in d and (not isinstance(d[key], types) or (isinstance(d[key], bool) and bool not in types)):
+            raise checkpoint.CheckpointError(f"{path}: damaged {where}.{key} ({type(d[key]).__name__} "
+                                             f"{str(d[key])[:40]!r}, expected {what})")
 
 
 def feature_names(meta: dict) -> list[str] | None:

@@ -308,6 +308,11 @@ def check_array(x: Any, *, name: str, xp: ModuleType, device: Any) -> None:
             got = array_api_compat.array_namespace(x)
         except TypeError:
             got = None
+        if getattr(x, "requires_grad", False) is True:  # an autograd tensor: refused, never detached silently
+            raise TypeError(
+                f"{name} requires grad (it is part of an autograd graph); nnbackprop computes its "
+                f"own gradients and never writes such arrays: pass {name}.detach() instead"
+            )
     if got is not xp:
         got_name = got.__name__ if got is not None else type(x).__module__
         raise TypeError(

@@ -3,46 +3,71 @@
 Layout (every entry a plain array, readable with ``allow_pickle=False``)::
 
     __nnbackprop__      format marker and version, e.g. "nnbackprop-checkpoint/1"
-    config              JSON: architecture, dtype, optimizer and loss config
+    config              JSON: architecture, dtype, optimizer, loss and fit-state config
     param/<i>.W, .b     weights, host float arrays in the model's dtype
     opt/<slot>/<k>      optimizer state, one array per parameter
+    <extra>             optional JSON text a caller saves beside the model (the CLI's cli_meta)
 
-A save goes through :func:`atomic_write`: a temporary file beside the target,
-renamed over it, so a crash mid-save never destroys an existing checkpoint and
-leaves no stray file.
+A save goes through :func:`nnbackprop._atomic.atomic_write`: a temporary file beside the
+target, renamed over it, so a crash mid-save never destroys an existing checkpoint.
+
+Nothing a file says is trusted before it is checked (after safetensors' header checks
+and PyTorch's ``weights_only`` loading). :func:`read` opens the zip, reads the marker
+and the config (bounded: :data:`MAX_CONFIG_CHARS`, nesting :data:`MAX_DEPTH`), checks
+every field's type, builds the declared layer list without any weights, and checks
+that every member the architecture and optimizer need is present with the shape and
+dtype it needs and that together they stay within ``max_bytes`` (default
+:data:`MAX_BYTES`), all before reading one array; then it reads only those members,
+each inflated to at most its declared size (:mod:`nnbackprop._npzfile`), and refuses
+NaN or infinite weights unless ``allow_nonfinite=True``. Any problem is a
+:class:`CheckpointError` naming the path and the field.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
-import secrets
-import zipfile
-import zlib
-from collections.abc import Callable
+import re
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from . import _compat, losses, optim
+from ._atomic import atomic_write
+from ._npzfile import Archive, ArchiveError
 from .layers import layer_from_config
 
 MARKER = "nnbackprop-checkpoint"
 VERSION = 1
+MAX_BYTES = 16 << 30          # default bound on the arrays one checkpoint may declare (16 GiB)
+MAX_CONFIG_CHARS = 4 << 20    # characters of the JSON config (and of each extra)
+MAX_DEPTH = 64                # nesting of the JSON config
+_FORMAT_KEYS = re.compile(r"__nnbackprop__|config|param/.*|opt/.*")
+
+__all__ = ["CheckpointError", "MAX_BYTES", "Saved", "atomic_write", "read", "read_extra", "save"]
 
 
 class CheckpointError(ValueError):
     """A file that is not a readable nnbackprop checkpoint."""
 
 
-def save(model: Any, path: str | os.PathLike) -> Path:
-    """Write ``model`` (and its optimizer state, if it has been trained) to ``path``."""
+def save(model: Any, path: str | os.PathLike, *, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (and its optimizer state, if it has been trained) to ``path``.
+
+    ``extra``: {name: JSON-able} saved beside the model in the same atomic write
+    (read back with :func:`read_extra`; :func:`read` ignores them).
+    """
     path = Path(path)
     if path.suffix != ".npz":
         raise ValueError(f"checkpoint path must end in .npz, got {str(path)!r}")
     arrays: dict[str, np.ndarray] = {}
+    for key, value in (extra or {}).items():
+        if not isinstance(key, str) or _FORMAT_KEYS.fullmatch(key) or "/" in key:
+            raise ValueError(f"extra entry name {key!r} is taken by the format or not a plain name")
+        arrays[key] = np.asarray(json.dumps(value))
     for name, p in model.named_parameters():
         arrays[f"param/{name}"] = _compat.to_host(p)
     config = {"format": VERSION, "model": model.config(), "dtype": model.dtype_name,
@@ -55,6 +80,9 @@ def save(model: Any, path: str | os.PathLike) -> Path:
         for slot, values in state["slots"].items():
             for k, v in enumerate(values):
                 arrays[f"opt/{slot}/{k}"] = _compat.to_host(v)
+        fit_state = getattr(model, "fit_state", None)  # the shuffling generator's state: resume
+        if fit_state is not None:
+            config["optimizer"]["fit_state"] = fit_state
     loss = getattr(model, "loss", None)
     if loss is not None:
         config["loss"] = loss.config()
@@ -64,58 +92,10 @@ def save(model: Any, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Make the file ``path`` by ``write(f)`` on a binary read-write file object.
-
-    It goes to a temporary file beside ``path`` (missing parent directories are
-    created), is fsync'd and renamed over ``path``. The file gets mode
-    0o666 & ~umask, as ``open()`` gives. On any failure ``path`` is untouched, the
-    temporary file is gone, and an OSError names ``path``, not the temporary file.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = _new_temp(path)
-    except OSError as exc:
-        raise _naming(exc, path) from exc
-    try:
-        with os.fdopen(fd, "w+b") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise _naming(exc, path) from exc
-        raise
-    return path
-
-
-def _new_temp(path: Path) -> tuple[int, Path]:
-    """(fd, name) of a new file ``.NAME.XXXXXXXX.tmp`` beside ``path``, mode 0o666 less the umask."""
-    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
-
-
-def _naming(exc: OSError, path: Path) -> OSError:
-    """The same error (same OSError subclass) about ``path``."""
-    if exc.errno is None:
-        return exc
-    return OSError(exc.errno, exc.strerror or str(exc), os.fspath(path))
-
-
 @dataclasses.dataclass
 class Saved:
-    """A checked checkpoint file: what :meth:`nnbackprop.Sequential.load` builds a model from."""
+    """A checked checkpoint file: what :meth:`nnbackprop.Sequential.load` builds a model from.
+    ``data`` holds only the members the format defines, every one already checked."""
 
     path: Path
     data: dict
@@ -130,6 +110,11 @@ class Saved:
     def dtype(self) -> str:
         return self.config["dtype"]
 
+    @property
+    def fit_state(self) -> dict | None:
+        oc = self.config.get("optimizer")
+        return oc.get("fit_state") if oc else None
+
     def restore(self, named: list[tuple[str, Any]], xp: Any, dtype: Any, device: Any) -> tuple[list, Any]:
         """(parameters, optimizer) for a model built from :attr:`model_config`, whose
         ``named_parameters()`` are ``named``: each saved array checked against its
@@ -142,75 +127,204 @@ class Saved:
         return [_compat.from_host(xp, h, dtype, device) for h in host], optimizer
 
 
-def read(path: str | os.PathLike) -> Saved:
-    """The checkpoint at ``path``, read and checked (marker, version, config, loss);
-    a file that is not a well-formed checkpoint raises :class:`CheckpointError`
-    naming the path and what is wrong."""
+def read(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES, allow_nonfinite: bool = False) -> Saved:
+    """The checkpoint at ``path``, read and checked (see the module docstring); a file
+    that is not a well-formed checkpoint raises :class:`CheckpointError` naming the
+    path and what is wrong, before any array is read."""
     path = Path(path)
-    data = _read(path)
-    config = _config(path, data)
-    _architecture(path, config)
-    return Saved(path, data, config, _loss(path, config))
+    with _open(path) as z:
+        marker = _text(path, z, "__nnbackprop__", 256)
+        if not marker.startswith(MARKER + "/"):
+            raise CheckpointError(f"{path}: not an nnbackprop checkpoint (no {MARKER!r} marker)")
+        version = marker.split("/", 1)[1]
+        if version != str(VERSION):
+            raise CheckpointError(f"{path}: checkpoint format version {version}, this nnbackprop "
+                                  f"reads version {VERSION}")
+        config = _config(path, _text(path, z, "config", MAX_CONFIG_CHARS))
+        shapes = _architecture(path, config)
+        loss = _loss(path, config)
+        need = {f"param/{name}": (f"parameter {name}", shape) for name, shape in shapes}
+        need.update(_optimizer_members(path, config, shapes))
+        headers = {key: _member_header(path, z, key, what, shape) for key, (what, shape) in need.items()}
+        total = sum(math.prod(shape) * dtype.itemsize for shape, dtype in headers.values())
+        if total > max_bytes:
+            raise CheckpointError(f"{path}: its arrays declare {total} bytes, more than the limit of "
+                                  f"{max_bytes} (pass a larger max_bytes to load a model this big)")
+        data = {}
+        for key, (shape, dtype) in headers.items():
+            data[key] = _member(path, z, key, shape, dtype)
+            if not allow_nonfinite and dtype.kind == "f" and not np.all(np.isfinite(data[key])):
+                raise CheckpointError(f"{path}: {need[key][0]} holds NaN or infinite values (pass "
+                                      f"allow_nonfinite=True to load it anyway)")
+    return Saved(path, data, config, loss)
 
 
-_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
-_CONTENT_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+def read_extra(path: str | os.PathLike, name: str) -> Any:
+    """The JSON value saved as ``extra[name]`` with the model (bounded like the config);
+    None when the file has none."""
+    path = Path(path)
+    with _open(path) as z:
+        if name not in z:
+            return None
+        text = _text(path, z, name, MAX_CONFIG_CHARS)
+    return _json(path, name, text)
 
 
-def _read(path: Path) -> dict[str, np.ndarray]:
-    """Every array of the ``.npz`` at ``path``, by name."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such checkpoint file")
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
-    try:
-        with open(path, "rb") as fh:
-            f = np.load(fh, allow_pickle=False)
-            if not hasattr(f, "files"):
+# what building a layer, loss or optimizer from a file's config may raise: the file's fault, so a
+# CheckpointError (a user's own layer class may raise anything from its constructor)
+_CONTENT_ERRORS = (Exception,)
+
+
+class _open:
+    """The checked zip archive at ``path`` (a context manager)."""
+
+    def __init__(self, path: Path):
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such checkpoint file")
+        if path.is_dir():
+            raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
+        self.fh = open(path, "rb")
+        try:
+            if self.fh.read(6) == b"\x93NUMPY":
                 raise CheckpointError(f"{path}: not an nnbackprop checkpoint (one .npy array, "
                                       f"not an .npz archive)")
-            with f:
-                return {k: f[k] for k in f.files}
-    except CheckpointError:
-        raise
-    except _READ_ERRORS as exc:
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupted: {exc})") from exc
+            self.fh.seek(0)
+            self.archive = Archive(self.fh)
+        except ArchiveError as exc:
+            self.fh.close()
+            raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupted: {exc})") from None
+        except BaseException:
+            self.fh.close()
+            raise
+
+    def __enter__(self) -> Archive:
+        return self.archive
+
+    def __exit__(self, *exc) -> None:
+        self.archive.__exit__()
+        self.fh.close()
 
 
-def _config(path: Path, data: dict) -> dict:
-    """The checked JSON config: marker, version, its keys and their types."""
-    marker = str(data.get("__nnbackprop__", ""))
-    if not marker.startswith(MARKER + "/"):
-        raise CheckpointError(f"{path}: not an nnbackprop checkpoint (no {MARKER!r} marker)")
-    version = marker.split("/", 1)[1]
-    if version != str(VERSION):
-        raise CheckpointError(f"{path}: checkpoint format version {version}, this nnbackprop "
-                              f"reads version {VERSION}")
-    if "config" not in data:
-        raise CheckpointError(f"{path}: damaged checkpoint contents (no 'config' entry)")
+def _header(path: Path, z: Archive, key: str) -> tuple:
     try:
-        config = json.loads(str(data["config"]))
+        return z.header(key)
+    except ArchiveError as exc:
+        raise CheckpointError(f"{path}: damaged checkpoint contents ({exc})") from None
+
+
+def _member(path: Path, z: Archive, key: str, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    try:
+        return z.read(key, shape, dtype)
+    except ArchiveError as exc:
+        raise CheckpointError(f"{path}: damaged checkpoint contents ({exc})") from None
+
+
+def _text(path: Path, z: Archive, key: str, limit: int) -> str:
+    """The text member ``key`` (a 0-d unicode array of at most ``limit`` characters)."""
+    if key not in z:
+        if key == "__nnbackprop__":
+            raise CheckpointError(f"{path}: not an nnbackprop checkpoint (no {MARKER!r} marker)")
+        raise CheckpointError(f"{path}: damaged checkpoint contents (no {key!r} entry)")
+    shape, dtype = _header(path, z, key)
+    if dtype.kind != "U" or shape != ():
+        raise CheckpointError(f"{path}: damaged checkpoint contents ({key!r} is a {dtype} array of "
+                              f"shape {shape}, expected one text value)")
+    if dtype.itemsize // 4 > limit:
+        raise CheckpointError(f"{path}: damaged checkpoint contents ({key!r} declares "
+                              f"{dtype.itemsize // 4} characters, at most {limit} are read)")
+    try:
+        return str(_member(path, z, key, shape, dtype))
+    except UnicodeError as exc:
+        raise CheckpointError(f"{path}: damaged checkpoint contents ({key!r} is not text: {exc})") from None
+
+
+def _json(path: Path, key: str, text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise CheckpointError(f"{path}: damaged checkpoint contents ({key} is nested too deeply)") from None
     except ValueError as exc:
-        raise CheckpointError(f"{path}: damaged checkpoint contents (config is not JSON: {exc})") from exc
+        raise CheckpointError(f"{path}: damaged checkpoint contents ({key} is not JSON: {exc})") from None
+    if _depth(value) > MAX_DEPTH:
+        raise CheckpointError(f"{path}: damaged checkpoint contents ({key} is nested deeper than "
+                              f"{MAX_DEPTH} levels)")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` (parsed JSON) nests lists and dicts, counted up to MAX_DEPTH + 1
+    (iteratively: no recursion)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        v, d = todo.pop()
+        if isinstance(v, (list, dict)):
+            deepest = max(deepest, d)
+            if d <= MAX_DEPTH:
+                todo.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
+def _field(path: Path, where: str, value: Any, kinds: tuple, what: str) -> Any:
+    """``value`` if it is one of ``kinds`` (never a bool where numbers are wanted)."""
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise CheckpointError(f"{path}: damaged checkpoint contents ({where} is "
+                              f"{type(value).__name__} {_short(value)}, expected {what})")
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _config(path: Path, text: str) -> dict:
+    """The checked JSON config: its keys and their types."""
+    config = _json(path, "config", text)
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: damaged checkpoint contents (config is a "
                               f"{type(config).__name__}, expected a JSON object)")
     if config.get("dtype") not in ("float16", "float32", "float64"):
-        raise CheckpointError(f"{path}: damaged checkpoint contents (dtype {config.get('dtype')!r}; "
+        raise CheckpointError(f"{path}: damaged checkpoint contents (dtype {_short(config.get('dtype'))}; "
                               f"expected 'float16', 'float32' or 'float64')")
+    if "format" in config:
+        _field(path, "config.format", config["format"], (int,), "an integer")
+    _field(path, "config.model", config.get("model"), (dict,), "a JSON object")
+    _field(path, "config.model.layers", config["model"].get("layers"), (list,), "a list")
+    oc = config.get("optimizer")
+    if oc is not None:
+        _field(path, "config.optimizer", oc, (dict,), "a JSON object or null")
+        _field(path, "config.optimizer.name", oc.get("name"), (str,), "a name")
+        _field(path, "config.optimizer.config", oc.get("config"), (dict,), "a JSON object")
+        slots = _field(path, "config.optimizer.slots", oc.get("slots"), (dict,), "a JSON object")
+        for k, n in slots.items():
+            _field(path, f"config.optimizer.slots.{k}", n, (int,), "an array count")
+        if oc.get("fit_state") is not None:
+            _field(path, "config.optimizer.fit_state", oc["fit_state"], (dict,), "a JSON object")
+    if config.get("loss") is not None:
+        _field(path, "config.loss", config["loss"], (dict, str), "a loss config")
     return config
 
 
-def _architecture(path: Path, config: dict) -> None:
-    """The saved layer list: a non-empty list of configs of known layer types."""
+def _architecture(path: Path, config: dict) -> list[tuple[str, tuple[int, ...]]]:
+    """The saved layer list, checked (a non-empty list of configs of known layer types,
+    each layer's inputs the last one's outputs), as [(parameter name, shape)]: built
+    without any weights."""
+    specs = config["model"]["layers"]
     try:
-        specs = config["model"]["layers"]
-        if not isinstance(specs, list) or not specs:
+        if not specs:
             raise ValueError(f"the layer list is {specs!r}")
-        for c in specs:
-            layer_from_config(c)
+        layers = [layer_from_config(c) for c in specs]
+        for i, (a, b) in enumerate(zip(layers, layers[1:])):
+            if a.n_out != b.n_in:
+                raise ValueError(f"layer {i} gives {a.n_out} outputs but layer {i + 1} expects {b.n_in}")
+        shapes = [(f"{i}.{k}", tuple(shape)) for i, layer in enumerate(layers)
+                  for k, shape in layer.param_shapes().items()]
     except _CONTENT_ERRORS as exc:
-        raise CheckpointError(f"{path}: damaged architecture ({type(exc).__name__}: {exc})") from exc
+        raise CheckpointError(f"{path}: damaged architecture ({type(exc).__name__}: {_short(str(exc))})") from None
+    for name, shape in shapes:
+        if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in shape):
+            raise CheckpointError(f"{path}: damaged architecture (parameter {name} has shape {shape})")
+    return shapes
 
 
 def _loss(path: Path, config: dict) -> Any:
@@ -220,19 +334,53 @@ def _loss(path: Path, config: dict) -> Any:
     try:
         return losses.get(spec)
     except _CONTENT_ERRORS as exc:
-        raise CheckpointError(f"{path}: damaged loss config {spec!r} ({type(exc).__name__}: {exc})") from exc
+        raise CheckpointError(f"{path}: damaged loss config {_short(spec)} ({type(exc).__name__}: {exc})") from None
+
+
+def _optimizer_members(path: Path, config: dict, shapes: list) -> dict:
+    """{member: (what, shape)} of the saved optimizer's slot arrays, its config checked."""
+    oc = config.get("optimizer")
+    if not oc:
+        return {}
+    try:
+        opt = optim.get({"name": oc["name"], **oc["config"]})
+    except _CONTENT_ERRORS as exc:
+        raise CheckpointError(f"{path}: damaged optimizer config ({type(exc).__name__}: {exc})") from None
+    t = oc.get("t")
+    if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+        raise CheckpointError(f"{path}: damaged optimizer state (t must be an integer >= 0, got {_short(t)})")
+    slots = oc["slots"]
+    if slots and set(slots) != set(opt.slot_names):
+        raise CheckpointError(f"{path}: damaged optimizer state ({opt.name} needs slots "
+                              f"{list(opt.slot_names)}, the file lists {list(slots)[:8]})")
+    need = {}
+    for s, n in slots.items():
+        if n != len(shapes):
+            raise CheckpointError(f"{path}: optimizer slot {s!r} holds {n!r} arrays, the model has "
+                                  f"{len(shapes)} parameters")
+        for k, (_, shape) in enumerate(shapes):
+            need[f"opt/{s}/{k}"] = (f"optimizer slot {s}/{k}", shape)
+    return need
+
+
+def _member_header(path: Path, z: Archive, key: str, what: str, shape: tuple) -> tuple:
+    """(shape, dtype) of member ``key`` from its header: present, real numbers, of ``shape``."""
+    if key not in z:
+        raise CheckpointError(f"{path}: {what} is missing (no entry {key!r})")
+    got, dtype = _header(path, z, key)
+    if dtype.kind not in "fiu":
+        raise CheckpointError(f"{path}: {what} holds {dtype} values, expected real numbers")
+    if got != tuple(shape):
+        raise CheckpointError(f"{path}: {what} has shape {got}, the saved architecture "
+                              f"needs {tuple(shape)}")
+    return got, dtype
 
 
 def _array(path: Path, data: dict, key: str, what: str, shape: tuple) -> np.ndarray:
-    """``data[key]``: present, real numbers, of ``shape``."""
-    if key not in data:
-        raise CheckpointError(f"{path}: {what} is missing (no entry {key!r})")
-    a = data[key]
-    if a.dtype.kind not in "fiu":
-        raise CheckpointError(f"{path}: {what} holds {a.dtype} values, expected real numbers")
-    if tuple(a.shape) != tuple(shape):
-        raise CheckpointError(f"{path}: {what} has shape {tuple(a.shape)}, the saved architecture "
-                              f"needs {tuple(shape)}")
+    """``data[key]`` (checked by :func:`read`), of ``shape``."""
+    a = data.get(key)
+    if a is None or tuple(a.shape) != tuple(shape):
+        raise CheckpointError(f"{path}: {what} does not fit the model built from the saved architecture")
     return a
 
 
@@ -243,20 +391,13 @@ def _optimizer(path: Path, data: dict, config: dict, shapes: list, xp: Any, dtyp
         return None
     try:
         opt = optim.get({"name": oc["name"], **oc["config"]})
-        counts = dict(oc["slots"])
-        t = oc["t"]
     except _CONTENT_ERRORS as exc:
-        raise CheckpointError(f"{path}: damaged optimizer config ({type(exc).__name__}: {exc})") from exc
-    slots = {}
-    for s, n in counts.items():
-        if n != len(shapes):
-            raise CheckpointError(f"{path}: optimizer slot {s!r} holds {n!r} arrays, the model has "
-                                  f"{len(shapes)} parameters")
-        slots[s] = [_compat.from_host(xp, _array(path, data, f"opt/{s}/{k}", f"optimizer slot {s}/{k}",
-                                                 shape), dtype, device)
-                    for k, shape in enumerate(shapes)]
+        raise CheckpointError(f"{path}: damaged optimizer config ({type(exc).__name__}: {exc})") from None
+    slots = {s: [_compat.from_host(xp, _array(path, data, f"opt/{s}/{k}", f"optimizer slot {s}/{k}", shape),
+                                   dtype, device) for k, shape in enumerate(shapes)]
+             for s in oc["slots"]}
     try:
-        opt.load_state_dict({"name": oc["name"], "config": oc["config"], "t": t, "slots": slots})
+        opt.load_state_dict({"name": oc["name"], "config": oc["config"], "t": oc.get("t"), "slots": slots})
     except _CONTENT_ERRORS as exc:
-        raise CheckpointError(f"{path}: damaged optimizer state ({type(exc).__name__}: {exc})") from exc
+        raise CheckpointError(f"{path}: damaged optimizer state ({type(exc).__name__}: {exc})") from None
     return opt

@@ -189,6 +189,24 @@ def _check_output(flag: str, path: str) -> None:
         raise UsageError(f"argument {flag}: cannot write {path}: {exc.strerror or exc}") from None
 
 
+def _not_an_input(flag: str, out: str, inputs: Sequence[str]) -> None:
+    """Refuse an output path that is, or resolves to (links, ``..``, hard links), one
+    of the command's input files (or another output): it would be overwritten."""
+    real = os.path.realpath(out)
+    for name in inputs:
+        if name is None:
+            continue
+        same = os.path.realpath(name) == real
+        if not same and os.path.exists(out) and os.path.exists(name):
+            try:
+                same = os.path.samefile(name, out)
+            except OSError:
+                pass
+        if same:
+            raise UsageError(f"argument {flag}: {out} is the same file as {name}, which this command "
+                             f"reads or writes; writing it would destroy that, pick another path")
+
+
 def _backend(name: str, say=print) -> str:
     """The backend to use; ``say`` reports the choice (predict to stdout stays pure CSV)."""
     if name == "auto":
@@ -213,6 +231,7 @@ def cmd_train(args) -> int:
     if not args.out.endswith(".npz"):
         raise UsageError(f"argument --out: the checkpoint must be a .npz file, got {args.out!r}")
     _check_output("--out", args.out)
+    _not_an_input("--out", args.out, [args.data])
     hidden = cm.parse_hidden(args.hidden)
     if args.plot:
         from . import plot
@@ -224,6 +243,7 @@ def cmd_train(args) -> int:
         except ValueError as exc:
             raise UsageError(f"argument --plot: {exc}") from None
         _check_output("--plot", args.plot)
+        _not_an_input("--plot", args.plot, [args.data, args.out])
     activations.get(args.activation)
     optimizer = optim.get(args.optimizer, lr=args.lr)
     name = _backend(args.backend)
@@ -283,12 +303,10 @@ def cmd_train(args) -> int:
     last = "  ".join(f"{k} {v[-1]:.4g}" for k, v in hist.history.items())
     print(f"trained {len(hist.epoch)} epochs in {took:.1f} s: {last}")
     cm.fold(model, mu, s, y_shift, y_scale)
-    Xte = _move(xp, table.X[te], dt, dev)
-    Tte = _move(xp, labels[te] if classify else table.y[te].astype(np.float64)[:, None], ydt, dev)
-    _report(model, Xte, Tte, classify, "test")
+    _report(model, table.X[te], labels[te] if classify else table.y[te].astype(np.float64)[:, None],
+            ydt, classify, "test")
     model.optimizer = None  # its moments belong to the standardised weights
-    path = model.save(args.out)
-    cm.write_meta(path, meta)
+    path = cm.save(model, args.out, meta)
     print(f"saved {path}")
     if args.plot:
         plot.history(hist, path=args.plot, title=f"{table.name}: {loss.name}")
@@ -296,15 +314,27 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _report(model, X, T, classify: bool, what: str) -> dict:
+def _report(model, X, T, t_dtype, classify: bool, what: str) -> dict:
+    """Print and return the scores of ``model`` on host rows X, T (T moved in ``t_dtype``):
+    block by block to the device, each block's means weighted by its share of the rows,
+    so the memory does not grow with the number of rows."""
     from . import training
 
+    xp, dev, n = model.xp, model.device, X.shape[0]
+    rows = training.block_rows(model)
+    res: dict = {}
+    for a in range(0, n, rows):
+        Xb, Tb = _move(xp, X[a:a + rows], model.dtype, dev), _move(xp, T[a:a + rows], t_dtype, dev)
+        if classify:
+            got = training.evaluate(model, Xb, Tb, loss=model.loss, metrics=["accuracy"])
+        else:
+            got = training.evaluate(model, Xb, Tb, metrics=["mse", "mae"])
+        share = Xb.shape[0] / n
+        res = {k: res.get(k, 0.0) + v * share for k, v in got.items()}
     if classify:
-        res = training.evaluate(model, X, T, loss=model.loss, metrics=["accuracy"])
-        print(f"{what}: accuracy {res['accuracy']:.4f}  loss {res['loss']:.4f}  ({X.shape[0]} rows)")
+        print(f"{what}: accuracy {res['accuracy']:.4f}  loss {res['loss']:.4f}  ({n} rows)")
     else:
-        res = training.evaluate(model, X, T, metrics=["mse", "mae"])
-        print(f"{what}: MSE {res['mse']:.5g}  MAE {res['mae']:.5g}  ({X.shape[0]} rows)")
+        print(f"{what}: MSE {res['mse']:.5g}  MAE {res['mae']:.5g}  ({n} rows)")
     return res
 
 
@@ -338,13 +368,13 @@ def _test_rows(table, meta: dict) -> np.ndarray:
 
 def cmd_evaluate(args) -> int:
     model, meta = _load(args.model, args.backend)
-    table = datasets.load(args.data, args.target or meta.get("target"), features=cm.feature_names(meta))
+    target = args.target if args.data in datasets.BUILTIN else args.target or meta.get("target")
+    table = datasets.load(args.data, target, features=cm.feature_names(meta))
     _check_features(model, table)
     classify = cm.is_classifier(model, meta)
-    rows = _test_rows(table, meta) if args.split == "test" else np.arange(table.X.shape[0])
-    xp, dev, dt = model.xp, model.device, model.dtype
+    rows = _test_rows(table, meta) if args.split == "test" else slice(None)
     if classify:
-        T = _move(xp, cm.label_indices(table.y[rows], meta.get("classes"), model.n_out), None, dev)
+        T, t_dtype = cm.label_indices(table.y[rows], meta.get("classes"), model.n_out), None
         if model.loss is None or model.loss.name != "softmax_cross_entropy":
             from .losses import SoftmaxCrossEntropy
 
@@ -352,25 +382,29 @@ def cmd_evaluate(args) -> int:
     else:
         if not np.issubdtype(table.y.dtype, np.number):
             raise ValueError(f"{table.name}: the target holds text but the model is a regression model")
-        T = _move(xp, table.y[rows].astype(np.float64).reshape(len(rows), -1), dt, dev)
+        y = table.y[rows].astype(np.float64)
+        T, t_dtype = y.reshape(y.shape[0], -1), model.dtype
         if T.shape[1] != model.n_out:
             raise ValueError(f"the target has {T.shape[1]} columns but the model gives {model.n_out}")
-    _report(model, _move(xp, table.X[rows], dt, dev), T, classify, f"{table.name} ({args.split})")
+    _report(model, table.X[rows], T, t_dtype, classify, f"{table.name} ({args.split})")
     return 0
 
 
 def cmd_predict(args) -> int:
     if args.out is not None:
         _check_output("--out", args.out)
+        _not_an_input("--out", args.out, [args.model, args.input])
     say = print if args.out is not None else (lambda *a: None)
     model, meta = _load(args.model, args.backend, say)
     table = datasets.load(args.input, meta.get("target"), need_target=False, features=cm.feature_names(meta))
     _check_features(model, table)
     from . import training
 
-    out = training.predict(model, _move(model.xp, table.X, model.dtype, model.device))
-    pred = cm.decode(model, out, meta)
-    _write_predictions(pred, args.out)
+    rows = training.block_rows(model)  # block by block to the device and back: memory independent of N
+    pred = [cm.decode(model, training.predict(model, _move(model.xp, table.X[a:a + rows], model.dtype,
+                                                           model.device)), meta)
+            for a in range(0, max(table.X.shape[0], 1), rows)]
+    _write_predictions(np.concatenate(pred), args.out)
     return 0
 
 
@@ -393,7 +427,29 @@ def _write_predictions(pred: np.ndarray, out: str | None) -> None:
 
 
 def _fmt(v) -> str:
-    return f"{v:.7g}" if isinstance(v, (float, np.floating)) else str(v)
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.7g}"
+    return _cell(str(v))
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    """A text cell a spreadsheet will not run as a formula (OWASP's CSV injection advice:
+    a cell starting with = + - @ tab or carriage return gets a leading single quote);
+    a plain number ("-1.5") stays as it is."""
+    if text.startswith(_FORMULA_START) and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def cmd_bench(args) -> int:

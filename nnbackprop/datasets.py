@@ -12,10 +12,12 @@ target ``y`` (N,) (numbers, or strings for a text class column) and names.
 
 from __future__ import annotations
 
+import array
 import csv
 import dataclasses
 import hashlib
 import math
+import operator
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,6 +50,9 @@ def load(spec: str, target: str | None = None, need_target: bool = True,
     (names), the columns of a named table are picked and ordered by name."""
     if spec in BUILTIN:
         table = _builtin(spec)
+        if target is not None and target != table.target:
+            raise DataError(f"--target {target!r}: the bundled {spec!r} data set has one target, "
+                            f"{table.target!r}; --target picks a column of a CSV file")
         if features is not None:
             table.X = table.X[:, _by_name(spec, table.features, features)]
             table.features = list(features)
@@ -84,22 +89,23 @@ def read_csv(path: Path, target: str | None = None, need_target: bool = True,
     """A UTF-8 CSV (a BOM is fine) with a header row: numeric feature columns and
     one target column (default the last; it may hold text class names). With
     ``need_target=False`` the ``target`` column is dropped if present and not read.
-    With ``features``, the feature columns are picked and ordered by these names."""
+    With ``features``, the feature columns are picked and ordered by these names.
+
+    The file is streamed: each row's features go straight into one growing buffer
+    of float64 that becomes X without a copy, so the peak is about the size of X
+    (plus the target's strings), never the size of the rows as Python lists."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            rows = [(reader.line_num, r) for r in reader]
+            return _stream_csv(path, csv.reader(f), target, need_target, features)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path}: cannot read as CSV ({exc})") from None
-    rows = [(n, r) for n, r in rows if any(c.strip() for c in r)]
-    if len(rows) < 2:
+
+
+def _stream_csv(path, reader, target, need_target, features) -> Table:
+    header = next((r for r in reader if any(c.strip() for c in r)), None)
+    if header is None:
         raise DataError(f"{path}: needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0][1]]
-    for n, r in rows[1:]:
-        if len(r) != len(header):
-            raise DataError(f"{path}: line {n} has {len(r)} fields but the header has {len(header)}")
-    lines = [n for n, _ in rows[1:]]
-    cols = list(zip(*(r for _, r in rows[1:])))
+    header = [h.strip() for h in header]
     if need_target:
         t = len(header) - 1 if target is None else _column(path, header, target)
         if len(header) < 2:
@@ -109,8 +115,31 @@ def read_csv(path: Path, target: str | None = None, need_target: bool = True,
     feats = [j for j in range(len(header)) if j != t]
     if features is not None:
         feats = [feats[k] for k in _by_name(path, [header[j] for j in feats], features)]
-    X = np.column_stack([_numeric(path, header[j], cols[j], lines) for j in feats])
-    y = _target_values(path, header[t], cols[t], lines) if need_target else None
+    values = array.array("d")  # row after row of the feature columns: X, row-major
+    targets: list[str] = []
+    lines = array.array("q")  # the line of each row, for the target's messages
+    pick = operator.itemgetter(*feats) if len(feats) > 1 else (lambda r: (r[feats[0]],))
+    for row in reader:
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            raise DataError(f"{path}: line {reader.line_num} has {len(row)} fields but the header has "
+                            f"{len(header)}")
+        cells = pick(row)
+        try:
+            values.extend(map(float, cells))
+        except ValueError:
+            j, bad = next((j, v) for j, v in zip(feats, cells) if not _is_float(v))
+            raise DataError(f"{path}: column {header[j]!r} holds the non-numeric value {bad!r} (line "
+                            f"{reader.line_num}); features must be numbers") from None
+        if need_target:
+            targets.append(row[t])
+            lines.append(reader.line_num)
+    n = len(values) // len(feats)
+    if n == 0:
+        raise DataError(f"{path}: needs a header row and at least one data row")
+    X = np.frombuffer(values, dtype=np.float64).reshape(n, len(feats))  # the buffer itself: no copy
+    y = _target_values(path, header[t], targets, lines) if need_target else None
     return Table(X, y, [header[j] for j in feats], header[t] if t is not None else None, path.name)
 
 
@@ -135,15 +164,6 @@ def _by_name(where, names: list[str], features: Sequence[str]) -> list[int]:
     if len(set(names)) != len(names):
         raise DataError(f"{where}: repeated column names; cannot match them to the model's features")
     return [names.index(f) for f in features]
-
-
-def _numeric(path, name, values, lines) -> np.ndarray:
-    try:
-        return np.array([float(v) for v in values], dtype=np.float64)
-    except ValueError:
-        n, bad = next((n, v) for n, v in zip(lines, values) if not _is_float(v))
-        raise DataError(f"{path}: column {name!r} holds the non-numeric value {bad!r} (line {n}); "
-                        f"features must be numbers") from None
 
 
 def _is_float(v) -> bool:

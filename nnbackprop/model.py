@@ -74,6 +74,7 @@ class Sequential:
                      for values in initial for h in values.values()])
         self.optimizer = None  # set by fit, saved with the model
         self.loss = None
+        self.fit_state = None  # fit's shuffling state, saved with the optimizer (resume)
 
     def _build(self, params: list, grads: list | None = None) -> None:
         """Lay out the store for ``params`` (and ``grads``) in this model's namespace,
@@ -253,15 +254,19 @@ class Sequential:
         return checkpoint.save(self, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, xp: Any = None, device: Any = None) -> Sequential:
+    def load(cls, path: str | os.PathLike, xp: Any = None, device: Any = None, *,
+             max_bytes: int = checkpoint.MAX_BYTES, allow_nonfinite: bool = False) -> Sequential:
         """Rebuild a model saved by :meth:`save` in namespace ``xp`` on ``device``.
 
         The optimizer (if one was saved) comes back as ``model.optimizer`` with its
-        state, ready to continue training; the loss as ``model.loss``. A file that
-        is not a well-formed checkpoint raises :class:`~nnbackprop.CheckpointError`
-        naming the path and what is wrong, before anything is built.
+        state, ready to continue training (``fit(..., resume=True)`` also continues
+        its shuffling); the loss as ``model.loss``. A file that is not a well-formed
+        checkpoint, declares more than ``max_bytes`` of arrays, or holds NaN or
+        infinite weights (unless ``allow_nonfinite``) raises
+        :class:`~nnbackprop.CheckpointError` naming the path and what is wrong,
+        before anything is built.
         """
-        saved = checkpoint.read(path)
+        saved = checkpoint.read(path, max_bytes=max_bytes, allow_nonfinite=allow_nonfinite)
         try:
             model = cls.from_config(saved.model_config, xp=xp, dtype=saved.dtype, device=device)
         except (ValueError, TypeError) as exc:  # the saved model cannot live where it was asked to
@@ -270,6 +275,7 @@ class Sequential:
                                                 model.device)
         model.store.assign(params)
         model.loss = saved.loss
+        model.fit_state = saved.fit_state
         return model
 
     def to(self, xp: Any = None, device: Any = None) -> Sequential:
@@ -408,6 +414,6 @@ def _check_rows(X: Any, name: str = "X") -> None:
         raise ValueError(f"{name} has 0 rows; need at least one")
 
 
-def load(path: str | os.PathLike, xp: Any = None, device: Any = None) -> Sequential:
-    """:meth:`Sequential.load`."""
-    return Sequential.load(path, xp=xp, device=device)
+def load(path: str | os.PathLike, xp: Any = None, device: Any = None, **checks: Any) -> Sequential:
+    """:meth:`Sequential.load` (``max_bytes``, ``allow_nonfinite`` as keywords)."""
+    return Sequential.load(path, xp=xp, device=device, **checks)

@@ -23,6 +23,7 @@ Penalty: ``alpha`` is nnbackprop's ``l2``: J + alpha/2 sum ||W||^2 per batch
 from __future__ import annotations
 
 import copy
+import numbers
 import warnings
 
 import numpy as np
@@ -139,6 +140,8 @@ class _BaseMLP(BaseEstimator):
                              f"(lbfgs is not: nnbackprop trains by mini-batch gradient descent)")
         sizes = [self.hidden_layer_sizes] if np.isscalar(self.hidden_layer_sizes) \
             else list(self.hidden_layer_sizes)
+        if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}")
         if any(int(s) < 1 for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be positive, got {self.hidden_layer_sizes}")
         if self.early_stopping and not 0 < self.validation_fraction < 1:

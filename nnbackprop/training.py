@@ -70,7 +70,7 @@ class Run:
 def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None = None,
         shuffle: bool = True, seed: int | None = None, validation_data=None,
         validation_split: float = 0.0, metrics: Sequence = (), callbacks: Sequence[Callback] = (),
-        progress: bool = True, drop_last: bool = False) -> History:
+        progress: bool = True, drop_last: bool = False, resume: bool = False) -> History:
     """Train ``model`` on inputs X (N, n_in) and targets T; return a :class:`History`.
 
     loss, optimizer     a Loss (or its name) and an Optimizer (or its name)
@@ -81,13 +81,25 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
     metrics             names from nnbackprop.metrics ("accuracy", "mse", "mae")
     callbacks           EarlyStopping, Convergence, or any object with the hooks
     progress            a progress bar on a terminal (silent otherwise)
-    drop_last           skip the last, partial batch
+    drop_last           skip the last, partial batch (an error when batch_size > N: no whole batch)
+    resume              continue the run ``model.fit_state`` records (a loaded checkpoint's, or
+                        an interrupted fit's) with ``optimizer=model.optimizer``: its row orders
+                        go on where they stopped, so training in parts (saving and loading in
+                        between) gives the weights of one fit straight through
 
     Everything is checked before any weight changes: shapes, dtypes, label
     range, NaN or infinity in X or T, that each metric can score T, argument
     values. An epoch whose loss or weights end NaN or infinite raises
     :class:`TrainingDiverged` naming the epoch and batch where it happened, with
-    the model and optimizer put back to their state before that epoch.
+    the model and optimizer put back to their state before that epoch. Ctrl-C
+    (KeyboardInterrupt) does the same: the model and optimizer are left as they
+    were after the last whole epoch (never half a step), ``model.fit_state``
+    says where, and ``fit(..., resume=True)`` carries on from there.
+
+    ``model.fit_state`` (saved with the optimizer) records the run after each
+    epoch: the seed, the epochs done, the row count and batch size, and the state
+    of the shuffling generator, numpy.random.default_rng(seed), drawn from once
+    per epoch.
     """
     from . import optim as _optim
 
@@ -116,8 +128,8 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
         check_data(model, *validation_data, loss, metric_objs, names=("X_val", "T_val"))
 
     batches = _Batches(X.shape[0], batch_size, drop_last)
+    rng, done, seed = _shuffler(model, optimizer, seed, batches, resume)
     model.optimizer, model.loss = optimizer, loss
-    rng = np.random.default_rng(seed)
     run = Run(model, optimizer, History())
     bar = ProgressBar(epochs, len(batches.spans), enabled=progress)
     for cb in callbacks:
@@ -127,9 +139,11 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
             for epoch in range(epochs):
                 for cb in callbacks:
                     cb.on_epoch_begin(run, epoch)
+                model.fit_state = _fit_state(seed, done + epoch, batches, rng)  # where an interrupt leaves it
                 order = rng.permutation(batches.n) if shuffle and batches.n > 1 else None
                 logs = _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar)
                 del order  # not alive while the next epoch's is drawn
+                model.fit_state = _fit_state(seed, done + epoch + 1, batches, rng)
                 if validation_data is not None:
                     val = _evaluate(model, *validation_data, loss, metric_objs, batch_size)
                     logs.update({f"val_{k}": v for k, v in val.items()})
@@ -147,6 +161,38 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
     return run.history
 
 
+def _fit_state(seed, epochs_done: int, batches, rng) -> dict:
+    """The JSON-able record of a run after ``epochs_done`` epochs (see :func:`fit`)."""
+    return {"seed": seed, "epochs": epochs_done, "rows": batches.n, "batch_size": batches.batch_size,
+            "rng": rng.bit_generator.state}
+
+
+def _shuffler(model, optimizer, seed, batches, resume: bool):
+    """(generator, epochs done, seed) of the run: a fresh default_rng(seed) with no
+    epochs done, or (resume) the generator ``model.fit_state`` recorded, after the
+    checks that it is the same run."""
+    if not resume:
+        return np.random.default_rng(seed), 0, seed
+    st = getattr(model, "fit_state", None)
+    if not isinstance(st, dict) or not {"seed", "epochs", "rows", "batch_size", "rng"} <= set(st):
+        raise ValueError("resume=True but the model records no run to resume (model.fit_state is "
+                         "set by fit and saved with the optimizer)")
+    if optimizer is not model.optimizer:
+        raise ValueError("resume=True continues the run of model.optimizer (its state and step "
+                         "count belong to it): pass optimizer=model.optimizer")
+    if seed is not None and seed != st["seed"]:
+        raise ValueError(f"resume=True with seed={seed!r}, but the run used seed={st['seed']!r}")
+    if (batches.n, batches.batch_size) != (st["rows"], st["batch_size"]):
+        raise ValueError(f"resume=True on {batches.n} rows in batches of {batches.batch_size}, but the "
+                         f"run had {st['rows']} rows in batches of {st['batch_size']}: not the same run")
+    rng = np.random.default_rng()
+    try:
+        rng.bit_generator.state = st["rng"]
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"resume=True but the recorded shuffling state is damaged ({exc})") from None
+    return rng, int(st["epochs"]), st["seed"]
+
+
 @dataclasses.dataclass
 class _Batches:
     """Row ranges [start, start + size) of one epoch's batches."""
@@ -157,7 +203,7 @@ class _Batches:
 
     def __post_init__(self):
         spans = _spans(self.n, self.batch_size)
-        if self.drop_last and spans[-1][1] - spans[-1][0] < spans[0][1]:
+        if self.drop_last and self.batch_size is not None and spans[-1][1] - spans[-1][0] < self.batch_size:
             spans = _Spans(spans.n, spans.size, len(spans) - 1)
             if not spans:
                 raise ValueError(f"drop_last with batch_size={self.batch_size} > {self.n} rows "
@@ -202,17 +248,21 @@ def _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar) -> dict:
     # the epoch's row order moves to the device once; each batch gathers its rows from it
     idx = None if order is None else _compat.from_host(xp, order, device=model.device)
     total, totals = 0.0, [0.0] * len(metric_objs)  # means, summed batch by batch (float16 never overflows)
-    for b, (start, stop) in enumerate(batches.spans):
-        Xb, Tb = _rows(xp, X, idx, start, stop), _rows(xp, T, idx, start, stop)
-        Y, tape = model._step_forward(Xb)
-        for i, m in enumerate(metric_objs):  # before the loss, which may write over Y
-            totals[i] = totals[i] + m.total(Y, Tb, xp) * (1 / batches.n_used)
-        J = model._step_backward(Y, Tb, loss, tape)
-        del Y
-        optimizer.step(model)
-        total = total + J * ((stop - start) / batches.n_used)  # the batch's share of the epoch
-        bar.batch(epoch, b)
-    epoch_loss = float(total)  # the one read of the epoch's numbers
+    try:
+        for b, (start, stop) in enumerate(batches.spans):
+            Xb, Tb = _rows(xp, X, idx, start, stop), _rows(xp, T, idx, start, stop)
+            Y, tape = model._step_forward(Xb)
+            for i, m in enumerate(metric_objs):  # before the loss, which may write over Y
+                totals[i] = totals[i] + m.total(Y, Tb, xp) * (1 / batches.n_used)
+            J = model._step_backward(Y, Tb, loss, tape)
+            del Y
+            optimizer.step(model)
+            total = total + J * ((stop - start) / batches.n_used)  # the batch's share of the epoch
+            bar.batch(epoch, b)
+        epoch_loss = float(total)  # the one read of the epoch's numbers
+    except KeyboardInterrupt:  # maybe mid-update: back to the whole state before the epoch
+        _restore(model, optimizer, saved)
+        raise
     if not (math.isfinite(epoch_loss) and _all_finite(xp, model.parameters())):
         b, what = _replay(model, optimizer, X, T, idx, loss, batches, saved)
         _restore(model, optimizer, saved)
@@ -259,14 +309,26 @@ def _replay(model, optimizer, X, T, idx, loss, batches, saved):
     return None, "the loss or the weights became NaN or infinite"
 
 
+_BLOCK = 1 << 20  # values of the widest layer per block of predict/evaluate by default (4 MiB of float32)
+
+
+def block_rows(model) -> int:
+    """Rows per block of :func:`predict` and :func:`evaluate` when no batch_size is
+    given: about 1 Mi values of the widest layer's activations (at least 1024 rows),
+    so their extra memory does not grow with N."""
+    width = max(max(layer.n_in, layer.n_out) for layer in model.layers)
+    return max(1024, _BLOCK // max(width, 1))
+
+
 def predict(model, X, batch_size: int | None = None) -> Any:
-    """Outputs (N, n_out) for X (N, n_in), in batches of ``batch_size`` rows.
+    """Outputs (N, n_out) for X (N, n_in), in batches of ``batch_size`` rows
+    (default :func:`block_rows`: the extra memory is a block's, whatever N).
 
     Leaves what the last ``forward`` kept for ``backward`` untouched.
     """
     model.check_input(X)
-    if batch_size is not None:
-        batch_size = _positive_int("batch_size", batch_size)
+    batch_size = block_rows(model) if batch_size is None else _positive_int("batch_size", batch_size)
+    _refuse_not_finite(model.xp, "X", X, "predicting")
     return _predict(model, X, batch_size)
 
 
@@ -274,13 +336,24 @@ def _predict(model, X, batch_size):
     n = X.shape[0]
     if batch_size is None or batch_size >= n:
         return model._infer(X)
-    return model.xp.concat([model._infer(X[a:b, ...]) for a, b in _spans(n, batch_size)], axis=0)
+    spans = _spans(n, batch_size)
+    first = model._infer(X[spans[0][0]:spans[0][1], ...])
+    if _compat.writer(first) is None:  # a namespace the library does not write: one concat
+        return model.xp.concat([first] + [model._infer(X[a:b, ...]) for a, b in spans[1:]], axis=0)
+    out = model.xp.empty((n, first.shape[1]), dtype=first.dtype, device=model.device)
+    out[:spans[0][1], ...] = first
+    del first
+    for a, b in spans[1:]:  # each block written into its rows: no list of blocks, no second copy
+        out[a:b, ...] = model._infer(X[a:b, ...])
+    return out
 
 
 def evaluate(model, X, T, loss=None, metrics: Sequence = ("accuracy",),
              batch_size: int | None = None) -> dict[str, float]:
     """``{"loss": J, metric: value, ...}`` on X (N, n_in) and T as Python floats;
-    ``loss=None`` leaves J out. T is checked against the loss and every metric first."""
+    ``loss=None`` leaves J out. T is checked against the loss and every metric first.
+    With no ``batch_size`` the rows go in blocks of :func:`block_rows`, each block's
+    loss and metric sums added up, so the extra memory does not grow with N."""
     loss = _losses.get(loss) if loss is not None else None
     metric_objs = [_metrics.get(m).for_model(model) for m in metrics]
     model.check_input(X)
@@ -294,7 +367,31 @@ def evaluate(model, X, T, loss=None, metrics: Sequence = ("accuracy",),
     _check_metrics(model, T, metric_objs, "T")
     if batch_size is not None:
         batch_size = _positive_int("batch_size", batch_size)
+    for name, A in (("X", X), ("T", T)):
+        _refuse_not_finite(model.xp, name, A, "evaluating")
+    if batch_size is None and X.shape[0] > block_rows(model):
+        return _evaluate_blocks(model, X, T, loss, metric_objs, block_rows(model))
     return _evaluate(model, X, T, loss, metric_objs, batch_size)
+
+
+def _evaluate_blocks(model, X, T, loss, metric_objs, rows) -> dict[str, float]:
+    """:func:`_evaluate` block by block: the mean loss as the blocks' means weighted by
+    their share of the rows, the metrics as sums; one read at the end."""
+    xp, n = model.xp, X.shape[0]
+    total, totals = 0.0, [0.0] * len(metric_objs)
+    for a, b in _spans(n, rows):
+        Y, Tb = model._infer(X[a:b, ...]), T[a:b, ...]
+        for i, m in enumerate(metric_objs):  # before the loss, which may write over Y
+            totals[i] = totals[i] + m.total(Y, Tb, xp)
+        if loss is not None:
+            total = total + loss.value(Y, Tb, xp) * ((b - a) / n)
+        del Y
+    out = {}
+    if loss is not None:
+        out["loss"] = float(total + (model.l2_penalty(loss.l2) if loss.l2 else 0.0))
+    for m, t in zip(metric_objs, totals):
+        out[m.name] = float(t) / n
+    return out
 
 
 def _evaluate(model, X, T, loss, metric_objs, batch_size) -> dict[str, float]:
@@ -314,14 +411,18 @@ def check_data(model, X, T, loss, metric_objs=(), names=("X", "T")) -> None:
     _need_rows(X, names[0])
     model.check_target(T, loss, n_rows=X.shape[0], name=names[1])
     _check_metrics(model, T, metric_objs, names[1])
-    xp = model.xp
     for name, A in zip(names, (X, T)):
-        if xp.isdtype(A.dtype, "real floating"):
-            if not _all_finite(xp, list(_blocks(A))):  # the one read when all is well
-                bad = int(_count_not_finite(xp, A))
-                rows = int(_count_not_finite(xp, A, rows=True))
-                raise ValueError(f"{name} holds {bad} NaN or infinite values in {rows} rows; "
-                                 f"remove or impute them before training")
+        _refuse_not_finite(model.xp, name, A, "training")
+
+
+def _refuse_not_finite(xp, name, A, doing: str) -> None:
+    """Refuse a floating A holding NaN or infinity, with the counts in the message."""
+    if xp.isdtype(A.dtype, "real floating") and A.shape[0] > 0:
+        if not _all_finite(xp, list(_blocks(A))):  # the one read when all is well
+            bad = int(_count_not_finite(xp, A))
+            rows = int(_count_not_finite(xp, A, rows=True))
+            raise ValueError(f"{name} holds {bad} NaN or infinite values in {rows} rows; "
+                             f"remove or impute them before {doing}")
 
 
 _CHECK_BLOCK = 1 << 20  # elements per block of the finiteness check: 1 MiB boolean temporaries
