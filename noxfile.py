@@ -60,6 +60,18 @@ def tests(session, backend):
 
 
 @nox.session(python=PYTHON)
+def mpi(session):
+    """Data-parallel training: mpiexec with 2 and 3 ranks and torchrun (gloo), on
+    NumPy, PyTorch CPU tensors and array-api-strict, against one process."""
+    session.install("-e", ".[test,mpi]")
+    torch = BACKENDS["torch"]
+    _install_backend(session, torch)
+    session.run("pytest", "tests/test_distributed.py", "--backends", "numpy,torch,array_api_strict",
+                "--require-backends", *session.posargs)
+    session.run("mpiexec", "-n", "2", "python", "examples/distributed.py", str(Path(session.create_tmp()) / "m.npz"))
+
+
+@nox.session(python=PYTHON)
 def lint(session):
     session.install("ruff>=0.4")
     session.run("ruff", "check", "nnbackprop", "backends", "tests", "benchmarks", "examples", "noxfile.py")
@@ -92,4 +104,4 @@ def bench(session):
     session.run("python", "-m", "benchmarks.report", out)
 
 
-nox.options.sessions = [f"tests({name})" for name, spec in BACKENDS.items() if spec.cpu] + ["lint"]
+nox.options.sessions = [f"tests({name})" for name, spec in BACKENDS.items() if spec.cpu] + ["mpi", "lint"]

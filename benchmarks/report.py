@@ -17,6 +17,8 @@ import datetime as _dt
 import json
 from pathlib import Path
 
+import numpy as np
+
 SIZE_ORDER = ("tiny", "medium", "large")
 DTYPE_ORDER = ("float32", "float64")
 PEERS = ("numpy_hand", "torch_eager", "jax_jit", "per_example")
@@ -229,6 +231,90 @@ def digits_section(rs: list[dict]) -> list[str]:
     return lines + [""]
 
 
+# the scaling model's links: (label, bus bandwidth in bytes/s)
+LINKS = [("10 Gb/s Ethernet", 10e9 / 8), ("100 Gb/s InfiniBand/Ethernet", 100e9 / 8),
+         ("NVLink (H100/H200, ~450 GB/s per direction)", 450e9)]
+DIST_LIMIT = 0.25  # all-reduce share of the step at the large size on 2 ranks
+
+
+def distributed_section(dist: dict | None) -> list[str]:
+    """The data-parallel figures (benchmarks/distributed.py) and a model of scaling to N machines."""
+    if not dist:
+        return []
+    runs = {r["ranks"]: r for r in dist["runs"]}
+    lines = ["## Data-parallel training (MPI on loopback)", "",
+             f"`python -m benchmarks.distributed` under `mpiexec -n R` on this {dist.get('cores', '?')}-core machine: "
+             "every rank trains the size's network on its own batch of the size's rows (weak scaling), float32, "
+             "its BLAS threads limited to cores / ranks. Medians per step, timed between barriers: compute "
+             "(`value_and_grad`), the all-reduce of the flat gradient buffer (one call), the update.", "",
+             "| size | ranks | parameters | buffer | compute | all-reduce | update | step | all-reduce / step "
+             "| rows/s (all ranks) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name in SIZE_ORDER:
+        for n, r in sorted(runs.items()):
+            f = r["sizes"].get(name)
+            if f is None:
+                continue
+            rate = n * f["rows_per_rank"] / f["step"]
+            lines.append(f"| {name} | {n} | {f['params']:,} | {f['bytes'] / 2**20:.1f} MiB | {fmt_time(f['compute'])} "
+                         f"| {fmt_time(f['allreduce'])} | {fmt_time(f['update'])} | {fmt_time(f['step'])} "
+                         f"| {f['allreduce'] / f['step']:.1%} | {rate:,.0f} |")
+    lines.append("")
+    bw = {n: r["bandwidth"] for n, r in runs.items() if r["bandwidth"].get("bus_GBps")}
+    for n, b in sorted(bw.items()):
+        lines.append(f"Loopback bandwidth, {n} ranks: an all-reduce of {b['bytes'] / 2**20:.0f} MiB takes "
+                     f"{fmt_time(b['seconds'])}, a bus bandwidth (2(N−1)/N × bytes / time) "
+                     f"of {b['bus_GBps']:.2f} GB/s.")
+        big = runs[n]["sizes"].get("large")
+        if big and big["allreduce"] > 0:
+            got = 2 * (n - 1) / n * big["bytes"] / big["allreduce"] / 1e9
+            lines.append(f"The large size's gradient all-reduce reaches {got:.2f} GB/s of it "
+                         f"({got / b['bus_GBps']:.0%}).")
+        lines.append("")
+    two = runs.get(2, {}).get("sizes", {}).get("large")
+    if two:
+        share = two["allreduce"] / two["step"]
+        lines += [f"Target: all-reduce ≤ {DIST_LIMIT:.0%} of the step at the large size on 2 ranks: "
+                  f"{share:.1%}, {'met' if share <= DIST_LIMIT else '**missed**'}.", ""]
+    one = runs.get(1, {}).get("sizes", {})
+    if one:
+        lines += ["### Scaling to N machines, on paper", "",
+                  "A ring all-reduce moves 2(N−1)/N × the buffer through each link, so it takes "
+                  "T = 2(N−1)/N × bytes / bandwidth (latency left out); without overlap a step costs C + T, "
+                  "with C the compute of one rank's batch (measured above on one process of this machine). "
+                  "Efficiency C / (C + T) is the share of N× speed-up data parallelism keeps; the last "
+                  "columns give the batch per rank at which it reaches 80 % (C grows with the batch, T does not).", "",
+                  "| size | link | N | all-reduce T | compute C (this batch) | efficiency | batch per rank for 80 % |",
+                  "|---|---|---|---|---|---|---|"]
+        for name in SIZE_ORDER:
+            f = one.get(name)
+            if f is None:
+                continue
+            c = f["compute"] + f["update"]
+            for label, bps in LINKS:
+                for n in (8, 64):
+                    t = 2 * (n - 1) / n * f["bytes"] / bps
+                    need = _rows_for(f, bps, n)
+                    lines.append(f"| {name} | {label} | {n} | {fmt_time(t)} | {fmt_time(c)} "
+                                 f"({f['rows_per_rank']} rows) | {c / (c + t):.0%} | {need:,} |")
+        lines += ["", "Read: C grows with the batch × the parameters and T with the parameters only, so the "
+                  "batch per rank decides where data parallelism pays (efficiency ≥ 80 % from the batch in the "
+                  "last column, N = 64): "
+                  + "; ".join(f"on {label}, " + ", ".join(
+                      f"{name} from {_rows_for(one[name], bps, 64):,} rows" for name in SIZE_ORDER if name in one)
+                      for label, bps in LINKS) + ". "
+                  "C here is this CPU's: where a step computes k× faster (a GPU), the batch per rank needed "
+                  "grows k-fold, so across machines GPUs need the large sizes and batches, while NVLink's "
+                  "T stays small within one machine.", ""]
+    return lines
+
+
+def _rows_for(f: dict, bps: float, n: int, efficiency: float = 0.8) -> int:
+    """Batch per rank at which C / (C + T) reaches ``efficiency`` (C linear in the batch)."""
+    t = 2 * (n - 1) / n * f["bytes"] / bps
+    c = f["compute"] + f["update"]
+    return int(np.ceil(efficiency / (1 - efficiency) * t / c * f["rows_per_rank"]))
+
+
 def targets_section(ix: dict, rs: list[dict]) -> list[str]:
     lines = ["## Targets (float32; nnbackprop on NumPy unless a row names another backend)", "",
              "Speed targets are judged on the interleaved ratio: each round times a block of steps of "
@@ -324,7 +410,8 @@ def plot(rs: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def render(data: dict, plot_rel: str | None = None, notes: str | None = None, source: str = "") -> str:
+def render(data: dict, plot_rel: str | None = None, notes: str | None = None, source: str = "",
+           dist: dict | None = None) -> str:
     rs = rows(data)
     ix = index(rs)
     lines = ["# Benchmarks", "",
@@ -342,6 +429,7 @@ def render(data: dict, plot_rel: str | None = None, notes: str | None = None, so
     lines += phase_table(ix, rs)
     lines += memory_table(rs)
     lines += digits_section(rs)
+    lines += distributed_section(dist)
     if notes:
         lines += [notes.rstrip(), ""]
     return "\n".join(lines)
@@ -352,6 +440,8 @@ def main(argv=None) -> None:
     ap.add_argument("json", help="pytest-benchmark JSON (--benchmark-json)")
     ap.add_argument("--out", default="BENCHMARKS.md")
     ap.add_argument("--plot", default=None, help="PNG path (default: beside the JSON)")
+    ap.add_argument("--distributed", default="benchmarks/results/distributed.json",
+                    help="benchmarks/distributed.py's JSON, if the file exists")
     ap.add_argument("--notes", default="benchmarks/NOTES.md",
                     help="Markdown appended verbatim, if the file exists")
     args = ap.parse_args(argv)
@@ -365,7 +455,9 @@ def main(argv=None) -> None:
         plot_rel = str(png)
     notes_path = Path(args.notes) if args.notes else None
     notes = notes_path.read_text() if notes_path and notes_path.exists() else None
-    out.write_text(render(data, plot_rel, notes, source=args.json))
+    dist_path = Path(args.distributed) if args.distributed else None
+    dist = load(dist_path) if dist_path and dist_path.exists() else None
+    out.write_text(render(data, plot_rel, notes, source=args.json, dist=dist))
     print(f"wrote {out} and {png} ({_dt.datetime.now():%H:%M:%S})")
 
 

@@ -17,6 +17,7 @@ A closed output pipe (``nnbackprop info | head -1``) ends quietly with status 14
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import math
@@ -91,6 +92,10 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--plot", default=None, metavar="IMAGE",
                    help="write the training curve here (.png, .pdf, .svg, ...)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the processes of the launcher it runs under "
+                        "(mpiexec -n 4 nnbackprop train --distributed, or torchrun): each rank trains on "
+                        "its share of the training rows, --batch-size is per rank, rank 0 prints and saves")
 
     e = sub.add_parser("evaluate", help="scores of a saved model on a data set")
     e.add_argument("model", help="checkpoint written by train")
@@ -225,6 +230,18 @@ def _move(xp, a: np.ndarray, dtype, device):
 
 
 def cmd_train(args) -> int:
+    if not getattr(args, "distributed", False):
+        return _train(args, None)
+    from . import distributed
+
+    comm = distributed.get_communicator("auto")
+    if comm.rank == 0:
+        return _train(args, comm)
+    with contextlib.redirect_stdout(io.StringIO()):  # rank 0 speaks for all
+        return _train(args, comm)
+
+
+def _train(args, comm) -> int:
     from . import activations, losses, optim, training
     from ._mlp import mlp
 
@@ -296,9 +313,13 @@ def cmd_train(args) -> int:
           + f" {args.activation}, {loss.name}, {args.optimizer} lr={args.lr:g}, batch {args.batch_size}, "
           f"{args.dtype}")
     start = time.perf_counter()
+    if comm is not None:  # this rank's share of the training and validation rows
+        print(f"data-parallel: {comm.size} ranks, batch {args.batch_size} per rank")
+        tr, va = tr[comm.rank::comm.size], va[comm.rank::comm.size]
     hist = training.fit(model, *on_device(tr), loss=loss, optimizer=optimizer, epochs=args.epochs,
                         batch_size=args.batch_size, seed=args.seed, metrics=metrics,
-                        progress=not args.no_progress, validation_data=on_device(va) if va.size else None)
+                        progress=not args.no_progress and (comm is None or comm.rank == 0),
+                        validation_data=on_device(va) if va.size else None, comm=comm)
     took = time.perf_counter() - start
     last = "  ".join(f"{k} {v[-1]:.4g}" for k, v in hist.history.items())
     print(f"trained {len(hist.epoch)} epochs in {took:.1f} s: {last}")
@@ -306,7 +327,12 @@ def cmd_train(args) -> int:
     _report(model, table.X[te], labels[te] if classify else table.y[te].astype(np.float64)[:, None],
             ydt, classify, "test")
     model.optimizer = None  # its moments belong to the standardised weights
+    if comm is not None and comm.rank != 0:
+        comm.barrier()  # rank 0 writes the one checkpoint
+        return 0
     path = cm.save(model, args.out, meta)
+    if comm is not None:
+        comm.barrier()
     print(f"saved {path}")
     if args.plot:
         plot.history(hist, path=args.plot, title=f"{table.name}: {loss.name}")

@@ -188,7 +188,7 @@ class Sequential:
 
     def _value_and_grad(self, X: Any, T: Any, loss: Any) -> Any:
         Y, tape = self._step_forward(X)
-        return self._step_backward(Y, T, loss, tape)
+        return self._add_l2(self._step_backward(Y, T, loss, tape), loss)
 
     def _step_forward(self, X: Any) -> tuple[Any, list]:
         """The training step's forward, into the reused buffers: (Y, its tape).
@@ -198,7 +198,8 @@ class Sequential:
         return self._forward(X, tape, self._ws), tape
 
     def _step_backward(self, Y: Any, T: Any, loss: Any, tape: list) -> Any:
-        """J, and every gradient, from Y (N, n_out) of :meth:`_step_forward`.
+        """J of the loss's data term, and its gradients, from Y (N, n_out) of
+        :meth:`_step_forward` (the L2 term is :meth:`_add_l2`'s).
 
         Where the last layer's backward does not read Y (it is not in its ctx: an
         identity output), Y is dead once the loss has J and dJ/dY, so the loss
@@ -213,6 +214,11 @@ class Sequential:
             dY = xp.asarray(dY, copy=True)
         del Y
         self._backward(dY, tape, self._ws, input_grad=False)
+        return J
+
+    def _add_l2(self, J: Any, loss: Any) -> Any:
+        """J + lambda/2 sum ||W||^2 and grads += lambda W, where ``loss.l2`` = lambda > 0
+        (after any all-reduce of the data term's gradients: the penalty is every rank's)."""
         if loss.l2:
             J = J + self.l2_penalty(loss.l2)
             self.store.add_decay(loss.l2)
@@ -249,9 +255,18 @@ class Sequential:
     evaluate = training.evaluate
 
     # files and devices ---------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> Any:
-        """Write weights, architecture, dtype and optimizer state to one ``.npz``."""
-        return checkpoint.save(self, path)
+    def save(self, path: str | os.PathLike, comm: Any = None) -> Any:
+        """Write weights, architecture, dtype and optimizer state to one ``.npz``.
+
+        With a communicator (data-parallel training: every rank holds the same
+        model), rank 0 writes and every rank returns once the file is complete."""
+        if comm is None or comm.size == 1:
+            return checkpoint.save(self, path)
+        try:
+            out = checkpoint.save(self, path) if comm.rank == 0 else None
+        finally:
+            comm.barrier()
+        return out
 
     @classmethod
     def load(cls, path: str | os.PathLike, xp: Any = None, device: Any = None, *,

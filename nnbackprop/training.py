@@ -70,7 +70,8 @@ class Run:
 def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None = None,
         shuffle: bool = True, seed: int | None = None, validation_data=None,
         validation_split: float = 0.0, metrics: Sequence = (), callbacks: Sequence[Callback] = (),
-        progress: bool = True, drop_last: bool = False, resume: bool = False) -> History:
+        progress: bool = True, drop_last: bool = False, resume: bool = False,
+        comm: Any = None) -> History:
     """Train ``model`` on inputs X (N, n_in) and targets T; return a :class:`History`.
 
     loss, optimizer     a Loss (or its name) and an Optimizer (or its name)
@@ -86,6 +87,17 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
                         an interrupted fit's) with ``optimizer=model.optimizer``: its row orders
                         go on where they stopped, so training in parts (saving and loading in
                         between) gives the weights of one fit straight through
+    comm                data-parallel training over processes: a communicator from
+                        nnbackprop.distributed, or "auto" (see below); None: this process alone
+
+    With a communicator of more than one rank, X and T are this rank's own shard
+    (shards may differ in size) and ``batch_size`` is per rank: at each step the
+    ranks' batches, in rank order, form the global batch, and the update is the one
+    a single process makes on that global batch (one all-reduce of the gradients;
+    a rank out of rows contributes none). Parameters and optimizer state start as
+    rank 0's, the seed is rank 0's, losses, metrics and validation (sharded too)
+    are reduced over ranks once per epoch, so callbacks decide the same on every
+    rank; only rank 0 shows the progress bar. ``resume`` is for one process only.
 
     Everything is checked before any weight changes: shapes, dtypes, label
     range, NaN or infinity in X or T, that each metric can score T, argument
@@ -101,37 +113,52 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
     of the shuffling generator, numpy.random.default_rng(seed), drawn from once
     per epoch.
     """
+    from . import distributed as _dist
     from . import optim as _optim
 
-    loss = _losses.get(loss)
-    optimizer = _optim.get(optimizer)
-    metric_objs = [_metrics.get(m).for_model(model) for m in metrics]
-    epochs = _positive_int("epochs", epochs, allow_zero=True)
-    if batch_size is not None:
-        batch_size = _positive_int("batch_size", batch_size)
-    if not 0.0 <= validation_split < 1.0:
-        raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
-    if validation_split and validation_data is not None:
-        raise ValueError("give validation_data or validation_split, not both")
-    check_data(model, X, T, loss, metric_objs)
+    comm = None if comm is None else _dist.get_communicator(comm)
+    parallel = comm is not None and comm.size > 1
 
-    if validation_split:
-        n_val = int(round(X.shape[0] * validation_split))
-        if n_val < 1 or n_val >= X.shape[0]:
-            raise ValueError(f"validation_split={validation_split} leaves {n_val} validation rows "
-                             f"of {X.shape[0]}; need at least one row on each side")
-        cut = X.shape[0] - n_val
-        X, T, validation_data = X[:cut, ...], T[:cut, ...], (X[cut:, ...], T[cut:, ...])
-    elif validation_data is not None:
-        if len(validation_data) != 2:
-            raise ValueError("validation_data must be a pair (X_val, T_val)")
-        check_data(model, *validation_data, loss, metric_objs, names=("X_val", "T_val"))
+    def checks():
+        loss_, optimizer_ = _losses.get(loss), _optim.get(optimizer)
+        metric_objs_ = [_metrics.get(m).for_model(model) for m in metrics]
+        epochs_ = _positive_int("epochs", epochs, allow_zero=True)
+        batch_ = None if batch_size is None else _positive_int("batch_size", batch_size)
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+        if validation_split and validation_data is not None:
+            raise ValueError("give validation_data or validation_split, not both")
+        if resume and parallel:
+            raise ValueError("resume=True continues a one-process run; with a communicator of "
+                             f"{comm.size} ranks start a new fit from the loaded model instead")
+        check_data(model, X, T, loss_, metric_objs_)
+        Xt, Tt, val = X, T, validation_data
+        if validation_split:
+            n_val = int(round(X.shape[0] * validation_split))
+            if n_val < 1 or n_val >= X.shape[0]:
+                raise ValueError(f"validation_split={validation_split} leaves {n_val} validation rows "
+                                 f"of {X.shape[0]}; need at least one row on each side")
+            cut = X.shape[0] - n_val
+            Xt, Tt, val = X[:cut, ...], T[:cut, ...], (X[cut:, ...], T[cut:, ...])
+        elif val is not None:
+            if len(val) != 2:
+                raise ValueError("validation_data must be a pair (X_val, T_val)")
+            check_data(model, *val, loss_, metric_objs_, names=("X_val", "T_val"))
+        return (loss_, optimizer_, metric_objs_, epochs_, batch_, Xt, Tt, val,
+                _Batches(Xt.shape[0], batch_, drop_last))
 
-    batches = _Batches(X.shape[0], batch_size, drop_last)
-    rng, done, seed = _shuffler(model, optimizer, seed, batches, resume)
+    loss, optimizer, metric_objs, epochs, batch_size, X, T, validation_data, batches = \
+        _agreed(comm, checks) if parallel else checks()
+    if parallel:
+        seed = _dist.broadcast_seed(comm, seed)
+        batches = _Shards(comm, batches)
+        _dist.broadcast_model(model, optimizer, comm)
+        rng, done = _dist.rank_rng(seed, comm), 0
+    else:
+        rng, done, seed = _shuffler(model, optimizer, seed, batches, resume)
     model.optimizer, model.loss = optimizer, loss
     run = Run(model, optimizer, History())
-    bar = ProgressBar(epochs, len(batches.spans), enabled=progress)
+    bar = ProgressBar(epochs, batches.steps, enabled=progress and (not parallel or comm.rank == 0))
     for cb in callbacks:
         cb.on_train_begin(run)
     try:
@@ -141,11 +168,15 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
                     cb.on_epoch_begin(run, epoch)
                 model.fit_state = _fit_state(seed, done + epoch, batches, rng)  # where an interrupt leaves it
                 order = rng.permutation(batches.n) if shuffle and batches.n > 1 else None
-                logs = _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar)
+                if parallel:
+                    logs = _epoch_parallel(run, X, T, loss, metric_objs, batches, order, epoch, bar, comm)
+                else:
+                    logs = _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar)
                 del order  # not alive while the next epoch's is drawn
                 model.fit_state = _fit_state(seed, done + epoch + 1, batches, rng)
                 if validation_data is not None:
-                    val = _evaluate(model, *validation_data, loss, metric_objs, batch_size)
+                    val = _evaluate_shards(model, *validation_data, loss, metric_objs, batch_size, comm) \
+                        if parallel else _evaluate(model, *validation_data, loss, metric_objs, batch_size)
                     logs.update({f"val_{k}": v for k, v in val.items()})
                 _observe_schedule(optimizer, logs)
                 for cb in callbacks:
@@ -210,6 +241,32 @@ class _Batches:
                                  f"leaves no batch")
         self.spans = spans
         self.n_used = min(self.n, len(spans) * spans.size)
+
+    @property
+    def steps(self) -> int:
+        """Steps per epoch."""
+        return len(self.spans)
+
+
+class _Shards:
+    """Every rank's batches of an epoch (data-parallel fit): this rank's ``spans``
+    over its ``n`` rows, ``steps`` (the most batches any rank has: every rank
+    runs them all), ``n_used`` (rows an epoch uses on all ranks together) and
+    ``rows(s)``, the global batch's rows at step s."""
+
+    def __init__(self, comm, mine: _Batches):
+        from .distributed import sum_host
+
+        facts = np.zeros(3 * comm.size)
+        facts[3 * comm.rank:3 * comm.rank + 3] = (mine.n, mine.spans.size, len(mine.spans))
+        facts = sum_host(comm, facts).reshape(comm.size, 3).astype(np.int64)  # one small all-reduce
+        self.n, self.spans, self.batch_size = mine.n, mine.spans, mine.batch_size
+        self._all = [_Spans(int(n), int(size), int(count)) for n, size, count in facts]
+        self.steps = max(len(sp) for sp in self._all)
+        self.n_used = sum(min(sp.n, len(sp) * sp.size) for sp in self._all)
+
+    def rows(self, s: int) -> int:
+        return sum(b - a for sp in self._all if s < len(sp) for a, b in (sp[s],))
 
 
 class _Spans(Sequence):
@@ -277,6 +334,82 @@ def _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar) -> dict:
     for m, t in zip(metric_objs, totals):
         logs[m.name] = float(t)
     return logs
+
+
+def _epoch_parallel(run, X, T, loss, metric_objs, shards, order, epoch, bar, comm) -> dict:
+    """One pass of a data-parallel fit over this rank's shard: at each step this
+    rank's batch (none once its rows run out), its gradient weighted by its share
+    of the global batch's rows, one all-reduce, then the L2 term and the update,
+    the same on every rank. Losses and metrics are reduced over the ranks once,
+    at the end."""
+    from . import distributed as _dist
+
+    model, optimizer = run.model, run.optimizer
+    xp, store = model.xp, model.store
+    saved = _snapshot(model, optimizer)
+    idx = None if order is None else _compat.from_host(xp, order, device=model.device)
+    total, totals = 0.0, [0.0] * len(metric_objs)
+    try:
+        for s in range(shards.steps):
+            rows = shards.rows(s)
+            if s < len(shards.spans):
+                start, stop = shards.spans[s]
+                Xb, Tb = _rows(xp, X, idx, start, stop), _rows(xp, T, idx, start, stop)
+                Y, tape = model._step_forward(Xb)
+                for i, m in enumerate(metric_objs):
+                    totals[i] = totals[i] + m.total(Y, Tb, xp) * (1 / shards.n_used)
+                J = model._step_backward(Y, Tb, loss, tape)
+                del Y
+                total = total + J * ((stop - start) / shards.n_used)
+                share = (stop - start) / rows
+            else:
+                _dist.zero_grads(store)
+                share = 1.0
+            _dist.allreduce_grads(store, comm, share)
+            if loss.l2:  # every rank's term, counted once in the epoch's loss
+                penalty = model._add_l2(0.0, loss)
+                if comm.rank == 0:
+                    total = total + penalty * (rows / shards.n_used)
+            optimizer.step(model)
+            bar.batch(epoch, s)
+        sums = _dist.sum_host(comm, [float(total)] + [float(t) for t in totals])  # the epoch's one read
+    except KeyboardInterrupt:  # maybe mid-update: back to the whole state before the epoch
+        _restore(model, optimizer, saved)
+        raise
+    epoch_loss = float(sums[0])
+    if not (math.isfinite(epoch_loss) and _all_finite(xp, model.parameters())):
+        _restore(model, optimizer, saved)
+        raise TrainingDiverged(
+            f"training diverged in epoch {epoch + 1} (data-parallel over {comm.size} ranks: the batch is "
+            f"not located): the loss or the weights became NaN or infinite. The model and its optimizer "
+            f"are back to their state before that epoch. Lower the learning rate or check the scale of the data"
+        )
+    logs = {"loss": epoch_loss}
+    for m, t in zip(metric_objs, sums[1:]):
+        logs[m.name] = float(t)
+    return logs
+
+
+def _agreed(comm, checks):
+    """``checks()`` on every rank, and its result only if it passed on all of them:
+    a rank whose data are refused raises its error, the others say which ranks
+    refused theirs (no rank is left waiting in a collective)."""
+    from .distributed import sum_host
+
+    try:
+        out, err = checks(), None
+    except (ValueError, TypeError) as exc:
+        out, err = None, exc
+    flags = np.zeros(comm.size)
+    flags[comm.rank] = err is not None
+    flags = sum_host(comm, flags)
+    if err is not None:
+        raise err
+    if flags.any():
+        bad = [r for r in range(comm.size) if flags[r]]
+        raise ValueError(f"rank(s) {bad} refused their data or arguments (see their errors); "
+                         f"nothing was trained on any rank")
+    return out
 
 
 def _all_finite(xp, arrays) -> bool:
@@ -349,26 +482,39 @@ def _predict(model, X, batch_size):
 
 
 def evaluate(model, X, T, loss=None, metrics: Sequence = ("accuracy",),
-             batch_size: int | None = None) -> dict[str, float]:
+             batch_size: int | None = None, comm: Any = None) -> dict[str, float]:
     """``{"loss": J, metric: value, ...}`` on X (N, n_in) and T as Python floats;
     ``loss=None`` leaves J out. T is checked against the loss and every metric first.
     With no ``batch_size`` the rows go in blocks of :func:`block_rows`, each block's
-    loss and metric sums added up, so the extra memory does not grow with N."""
-    loss = _losses.get(loss) if loss is not None else None
-    metric_objs = [_metrics.get(m).for_model(model) for m in metrics]
-    model.check_input(X)
-    _need_rows(X, "X")
-    if loss is not None:
-        model.check_target(T, loss, n_rows=X.shape[0])
-    else:
-        _compat.check_array(T, name="T", xp=model.xp, device=model.device)
-        if T.shape[0] != X.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} rows but T has {T.shape[0]}; they must match")
-    _check_metrics(model, T, metric_objs, "T")
-    if batch_size is not None:
-        batch_size = _positive_int("batch_size", batch_size)
-    for name, A in (("X", X), ("T", T)):
-        _refuse_not_finite(model.xp, name, A, "evaluating")
+    loss and metric sums added up, so the extra memory does not grow with N.
+    With a communicator (nnbackprop.distributed) of more than one rank, X and T
+    are this rank's shard and the figures are those of all shards together, the
+    same on every rank."""
+    from . import distributed as _dist
+
+    comm = None if comm is None else _dist.get_communicator(comm)
+    parallel = comm is not None and comm.size > 1
+
+    def checks():
+        loss_ = _losses.get(loss) if loss is not None else None
+        metric_objs_ = [_metrics.get(m).for_model(model) for m in metrics]
+        model.check_input(X)
+        _need_rows(X, "X")
+        if loss_ is not None:
+            model.check_target(T, loss_, n_rows=X.shape[0])
+        else:
+            _compat.check_array(T, name="T", xp=model.xp, device=model.device)
+            if T.shape[0] != X.shape[0]:
+                raise ValueError(f"X has {X.shape[0]} rows but T has {T.shape[0]}; they must match")
+        _check_metrics(model, T, metric_objs_, "T")
+        batch_ = None if batch_size is None else _positive_int("batch_size", batch_size)
+        for name, A in (("X", X), ("T", T)):
+            _refuse_not_finite(model.xp, name, A, "evaluating")
+        return loss_, metric_objs_, batch_
+
+    loss, metric_objs, batch_size = _agreed(comm, checks) if parallel else checks()
+    if parallel:
+        return _evaluate_shards(model, X, T, loss, metric_objs, batch_size, comm)
     if batch_size is None and X.shape[0] > block_rows(model):
         return _evaluate_blocks(model, X, T, loss, metric_objs, block_rows(model))
     return _evaluate(model, X, T, loss, metric_objs, batch_size)
@@ -392,6 +538,18 @@ def _evaluate_blocks(model, X, T, loss, metric_objs, rows) -> dict[str, float]:
     for m, t in zip(metric_objs, totals):
         out[m.name] = float(t) / n
     return out
+
+
+def _evaluate_shards(model, X, T, loss, metric_objs, batch_size, comm) -> dict[str, float]:
+    """The figures of every rank's shard together: each rank's means (the L2 term,
+    the same on every rank, included) weighted by its rows, in one small all-reduce."""
+    from .distributed import sum_host
+
+    n = X.shape[0]
+    local = _evaluate_blocks(model, X, T, loss, metric_objs, batch_size or block_rows(model))
+    keys = list(local)
+    sums = sum_host(comm, [local[k] * n for k in keys] + [n])
+    return {k: float(v) / float(sums[-1]) for k, v in zip(keys, sums[:-1])}
 
 
 def _evaluate(model, X, T, loss, metric_objs, batch_size) -> dict[str, float]:
