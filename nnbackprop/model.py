@@ -196,16 +196,19 @@ class Sequential:
         tape: list = []
         return self._forward(X, tape, self._ws), tape
 
-    def _step_backward(self, Y: Any, T: Any, loss: Any, tape: list) -> Any:
+    def _step_backward(self, Y: Any, T: Any, loss: Any, tape: list, row_scale: Any = None) -> Any:
         """J, and every gradient, from Y (N, n_out) of :meth:`_step_forward`.
 
         Where the last layer's backward does not read Y (it is not in its ctx: an
         identity output), Y is dead once the loss has J and dJ/dY, so the loss
         may write dJ/dY over it: one (N, n_out) array less at the peak of the step.
         A loss that may hand back an array it keeps (``fresh_grad`` False) has
-        its gradient copied before the layers write over it."""
+        its gradient copied before the layers write over it. ``row_scale`` (N,):
+        the batch's weights w / sum w (:meth:`Loss.value_and_grad`)."""
         xp = self.xp
-        if getattr(loss, "fresh_grad", False):
+        if row_scale is not None:
+            J, dY = loss.value_and_grad(Y, T, xp, row_scale=row_scale)
+        elif getattr(loss, "fresh_grad", False):
             J, dY = loss.value_and_grad(Y, T, xp, out=None if _held(Y, tape[-1]) else Y)
         else:
             J, dY = loss.value_and_grad(Y, T, xp)

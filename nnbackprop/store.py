@@ -25,6 +25,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from . import _compat
 
 
@@ -105,6 +107,33 @@ class ParamStore:
             return
         for name in self.decaying:
             self.grads[name] = self.grads[name] + lam * self.params[name]
+
+    def add_host(self, values: dict, scale: float) -> None:
+        """grads += scale * values, ``values`` host arrays by name (every parameter's
+        shape): laid out as the flat buffer and moved to the device in one copy
+        where flat."""
+        xp = self.xp
+        if self.flat:
+            host = np.empty(self.size)
+            for name, view in zip(self.names, self.tile(host)):
+                view[...] = values[name]
+            host *= scale
+            g = self.flat_grads
+            g += _compat.from_host(xp, host, g.dtype, _compat.device_of(g))
+            return
+        for name in self.names:
+            g = self.grads[name]
+            self.grads[name] = g + _compat.from_host(xp, scale * np.asarray(values[name], dtype=np.float64),
+                                                     g.dtype, _compat.device_of(g))
+
+    def scale_grads(self, factor: float) -> None:
+        """grads *= factor (one operation over one buffer where flat)."""
+        if self.flat:
+            g = self.flat_grads
+            g *= factor
+            return
+        for name in self.names:
+            self.grads[name] = self.grads[name] * factor
 
     def writeable(self) -> bool:
         """Whether an update may write every parameter and gradient in place."""

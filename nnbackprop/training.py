@@ -70,7 +70,9 @@ class Run:
 def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None = None,
         shuffle: bool = True, seed: int | None = None, validation_data=None,
         validation_split: float = 0.0, metrics: Sequence = (), callbacks: Sequence[Callback] = (),
-        progress: bool = True, drop_last: bool = False) -> History:
+        progress: bool = True, drop_last: bool = False, sample_weight: Any = None,
+        class_weight: Any = None, clip_norm: float | None = None, clip_value: float | None = None,
+        dp: Any = None) -> History:
     """Train ``model`` on inputs X (N, n_in) and targets T; return a :class:`History`.
 
     loss, optimizer     a Loss (or its name) and an Optimizer (or its name)
@@ -82,6 +84,14 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
     callbacks           EarlyStopping, Convergence, or any object with the hooks
     progress            a progress bar on a terminal (silent otherwise)
     drop_last           skip the last, partial batch
+    sample_weight       (N,) weights >= 0: each batch's loss is sum w J_n / sum w
+    class_weight        {class: weight} or "balanced" (scikit-learn's), times sample_weight
+    clip_norm           scale the gradient to global norm <= clip_norm after each backward
+    clip_value          clamp every gradient entry to [-clip_value, clip_value]
+    dp                  a :class:`nnbackprop.privacy.DPSGD`: per-example clipping and noise
+                        (History gets "epsilon" when it has a delta)
+
+    Metrics in the History are plain means over rows; ``evaluate`` weighs them.
 
     Everything is checked before any weight changes: shapes, dtypes, label
     range, NaN or infinity in X or T, that each metric can score T, argument
@@ -102,6 +112,7 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
     if validation_split and validation_data is not None:
         raise ValueError("give validation_data or validation_split, not both")
     check_data(model, X, T, loss, metric_objs)
+    plan = _Plan(model, X, T, loss, batch_size, sample_weight, class_weight, clip_norm, clip_value, dp)
 
     if validation_split:
         n_val = int(round(X.shape[0] * validation_split))
@@ -110,6 +121,7 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
                              f"of {X.shape[0]}; need at least one row on each side")
         cut = X.shape[0] - n_val
         X, T, validation_data = X[:cut, ...], T[:cut, ...], (X[cut:, ...], T[cut:, ...])
+        plan.weight = None if plan.weight is None else plan.weight[:cut]
     elif validation_data is not None:
         if len(validation_data) != 2:
             raise ValueError("validation_data must be a pair (X_val, T_val)")
@@ -127,9 +139,14 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
             for epoch in range(epochs):
                 for cb in callbacks:
                     cb.on_epoch_begin(run, epoch)
-                order = rng.permutation(batches.n) if shuffle and batches.n > 1 else None
-                logs = _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar)
+                if plan.poisson:
+                    order = plan.dp.poisson_batches(batches.n, batch_size)
+                else:
+                    order = rng.permutation(batches.n) if shuffle and batches.n > 1 else None
+                logs = _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar, plan)
                 del order  # not alive while the next epoch's is drawn
+                if plan.dp is not None and plan.dp.delta is not None:
+                    logs["epsilon"] = plan.dp.epsilon(plan.dp.steps, plan.sample_rate)
                 if validation_data is not None:
                     val = _evaluate(model, *validation_data, loss, metric_objs, batch_size)
                     logs.update({f"val_{k}": v for k, v in val.items()})
@@ -145,6 +162,56 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
     for cb in callbacks:
         cb.on_train_end(run)
     return run.history
+
+
+class _Plan:
+    """How each step turns a batch into gradients: plain, weighted, clipped or DP-SGD;
+    everything checked when it is built (before any weight changes)."""
+
+    def __init__(self, model, X, T, loss, batch_size, sample_weight, class_weight, clip_norm,
+                 clip_value, dp):
+        from . import clipping, weights
+        from .privacy import DPSGD
+
+        self.clip = clipping.Clip(clip_norm, clip_value)
+        if dp is not None:
+            if not isinstance(dp, DPSGD):
+                raise TypeError(f"dp must be an nnbackprop.privacy.DPSGD, got {type(dp).__name__}")
+            if self.clip or sample_weight is not None or class_weight is not None:
+                raise ValueError("dp clips each example's gradient itself: give it without "
+                                 "clip_norm, clip_value, sample_weight or class_weight")
+            if type(loss).rows is _losses.Loss.rows:
+                raise ValueError(f"dp needs the per-row losses of {type(loss).__name__}, which "
+                                 f"defines no rows()")
+            dp.check_model(model)
+            if dp.sampling == "poisson" and batch_size is None:
+                raise ValueError("dp sampling='poisson' needs a batch_size (the expected batch)")
+        self.dp = dp
+        self.poisson = dp is not None and dp.sampling == "poisson"
+        n = X.shape[0]
+        self.sample_rate = 1.0 if batch_size is None else min(batch_size, n) / n
+        self.expected_batch = None if batch_size is None else min(batch_size, n)
+        self.weight = weights.fit_weights(model, T, loss, sample_weight, class_weight)
+        if self.weight is not None and type(loss).rows is _losses.Loss.rows:
+            raise ValueError(f"sample_weight needs the per-row losses of {type(loss).__name__}, "
+                             f"which defines no rows()")
+        self.tiny = _compat.tiny(model.xp, model.dtype)
+
+    def grads(self, model, Y, tape, Tb, loss, wb):
+        """The batch's J (0-d, unread) after filling every gradient; ``wb`` its weights."""
+        xp = model.xp
+        if self.dp is not None:
+            denom = self.expected_batch if self.poisson else Y.shape[0]
+            J = self.dp.step_grads(model, Y, tape, Tb, loss, denom)
+        elif wb is not None:
+            wsum = xp.sum(wb)
+            J = model._step_backward(Y, Tb, loss, tape,
+                                     row_scale=wb / xp.maximum(wsum, xp.full_like(wsum, self.tiny)))
+        else:
+            J = model._step_backward(Y, Tb, loss, tape)
+        if self.clip:
+            self.clip(model.store)
+        return J
 
 
 @dataclasses.dataclass
@@ -193,31 +260,46 @@ def _spans(n: int, batch_size: int | None) -> _Spans:
     return _Spans(n, size, -(-n // size))
 
 
-def _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar) -> dict:
+def _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar, plan) -> dict:
     """One pass over the data; returns the epoch's logs. Two device reads: the
-    summed loss and metrics, and whether every weight is still finite."""
+    summed loss and metrics, and whether every weight is still finite.
+    ``order``: None (no shuffling), a permutation, or (indices, spans) of Poisson batches."""
     model, optimizer = run.model, run.optimizer
     xp = model.xp
     saved = _snapshot(model, optimizer)
+    dp_steps = None if plan.dp is None else plan.dp.steps
+    spans, n_used = batches.spans, batches.n_used
+    if isinstance(order, tuple):
+        order, spans = order
+        n_used = max(order.shape[0], 1)
     # the epoch's row order moves to the device once; each batch gathers its rows from it
     idx = None if order is None else _compat.from_host(xp, order, device=model.device)
+    w = plan.weight
     total, totals = 0.0, [0.0] * len(metric_objs)  # means, summed batch by batch (float16 never overflows)
-    for b, (start, stop) in enumerate(batches.spans):
+    wtotal = 0.0
+    for b, (start, stop) in enumerate(spans):
         Xb, Tb = _rows(xp, X, idx, start, stop), _rows(xp, T, idx, start, stop)
         Y, tape = model._step_forward(Xb)
         for i, m in enumerate(metric_objs):  # before the loss, which may write over Y
-            totals[i] = totals[i] + m.total(Y, Tb, xp) * (1 / batches.n_used)
-        J = model._step_backward(Y, Tb, loss, tape)
+            totals[i] = totals[i] + m.total(Y, Tb, xp) * (1 / n_used)
+        wb = None if w is None else _rows(xp, w, idx, start, stop)
+        J = plan.grads(model, Y, tape, Tb, loss, wb)
         del Y
         optimizer.step(model)
-        total = total + J * ((stop - start) / batches.n_used)  # the batch's share of the epoch
+        if wb is None:
+            total = total + J * ((stop - start) / n_used)  # the batch's share of the epoch
+        else:  # the epoch's loss is sum w J_n / sum w too
+            wsum = xp.sum(wb)
+            total, wtotal = total + J * wsum, wtotal + wsum
         bar.batch(epoch, b)
-    epoch_loss = float(total)  # the one read of the epoch's numbers
+    epoch_loss = float(total if w is None else total / wtotal)  # the one read of the epoch's numbers
     if not (math.isfinite(epoch_loss) and _all_finite(xp, model.parameters())):
-        b, what = _replay(model, optimizer, X, T, idx, loss, batches, saved)
+        b, what = _replay(model, optimizer, X, T, idx, loss, spans, saved, plan)
         _restore(model, optimizer, saved)
-        where = f"batch {b + 1} of {len(batches.spans)}" if b is not None else \
-            f"one of its {len(batches.spans)} batches (a replay did not reproduce it)"
+        if dp_steps is not None:
+            plan.dp.steps = dp_steps
+        where = f"batch {b + 1} of {len(spans)}" if b is not None else \
+            f"one of its {len(spans)} batches (a replay did not reproduce it)"
         raise TrainingDiverged(
             f"training diverged in epoch {epoch + 1}, {where}: {what}. The model and its "
             f"optimizer are back to their state before that epoch. Lower the learning rate "
@@ -241,16 +323,19 @@ def _rows(xp, A, idx, start, stop):
     return A[start:stop, ...] if idx is None else xp.take(A, idx[start:stop], axis=0)
 
 
-def _replay(model, optimizer, X, T, idx, loss, batches, saved):
+def _replay(model, optimizer, X, T, idx, loss, spans, saved, plan):
     """(batch index, what went wrong) of a diverged epoch, found by running it
     again, on the same batches, from ``saved`` with a check after every batch
     (the failure path only: one device read per batch). (None, ...) if the
     replay stays finite."""
     xp = model.xp
     _restore(model, optimizer, saved)
-    for b, (start, stop) in enumerate(batches.spans):
+    for b, (start, stop) in enumerate(spans):
         Xb, Tb = _rows(xp, X, idx, start, stop), _rows(xp, T, idx, start, stop)
-        J = float(model._value_and_grad(Xb, Tb, loss))
+        wb = None if plan.weight is None else _rows(xp, plan.weight, idx, start, stop)
+        Y, tape = model._step_forward(Xb)
+        J = float(plan.grads(model, Y, tape, Tb, loss, wb))
+        del Y
         if not math.isfinite(J):
             return b, f"the loss became {J}"
         optimizer.step(model)
@@ -278,9 +363,10 @@ def _predict(model, X, batch_size):
 
 
 def evaluate(model, X, T, loss=None, metrics: Sequence = ("accuracy",),
-             batch_size: int | None = None) -> dict[str, float]:
+             batch_size: int | None = None, sample_weight: Any = None) -> dict[str, float]:
     """``{"loss": J, metric: value, ...}`` on X (N, n_in) and T as Python floats;
-    ``loss=None`` leaves J out. T is checked against the loss and every metric first."""
+    ``loss=None`` leaves J out. T is checked against the loss and every metric first.
+    ``sample_weight`` (N,) >= 0: the loss and every metric are weighted means over rows."""
     loss = _losses.get(loss) if loss is not None else None
     metric_objs = [_metrics.get(m).for_model(model) for m in metrics]
     model.check_input(X)
@@ -294,17 +380,28 @@ def evaluate(model, X, T, loss=None, metrics: Sequence = ("accuracy",),
     _check_metrics(model, T, metric_objs, "T")
     if batch_size is not None:
         batch_size = _positive_int("batch_size", batch_size)
-    return _evaluate(model, X, T, loss, metric_objs, batch_size)
+    w = None
+    if sample_weight is not None:
+        from .weights import check_weight
+
+        w, wsum = check_weight(sample_weight, X.shape[0], model.xp, model.device, model.dtype)
+    return _evaluate(model, X, T, loss, metric_objs, batch_size,
+                     weight=None if w is None else w / wsum)
 
 
-def _evaluate(model, X, T, loss, metric_objs, batch_size) -> dict[str, float]:
+def _evaluate(model, X, T, loss, metric_objs, batch_size, weight=None) -> dict[str, float]:
+    """``weight``: the rows' w / sum w (N,), or None for plain means."""
     xp = model.xp
     Y = _predict(model, X, batch_size)
     out = {}
     if loss is not None:
-        out["loss"] = float(loss.value(Y, T, xp) + (model.l2_penalty(loss.l2) if loss.l2 else 0.0))
+        J = loss.value(Y, T, xp) if weight is None else loss.value_and_grad(Y, T, xp, row_scale=weight)[0]
+        out["loss"] = float(J + (model.l2_penalty(loss.l2) if loss.l2 else 0.0))
     for m in metric_objs:
-        out[m.name] = float(m.total(Y, T, xp)) / X.shape[0]
+        if weight is None:
+            out[m.name] = float(m.total(Y, T, xp)) / X.shape[0]
+        else:
+            out[m.name] = float(xp.sum(weight * m.rows(Y, T, xp)))
     return out
 
 
