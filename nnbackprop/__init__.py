@@ -2,8 +2,20 @@
 the Python Array API standard so the same code runs on NumPy, CuPy, PyTorch,
 array-api-strict and any other compatible namespace."""
 
-from . import activations, callbacks, clipping, init, losses, metrics, optim, per_example, privacy, schedules, \
-    training, weights
+from . import (
+    activations,
+    callbacks,
+    clipping,
+    init,
+    losses,
+    metrics,
+    optim,
+    per_example,
+    privacy,
+    schedules,
+    training,
+    weights,
+)
 from ._mlp import mlp
 from .checkpoint import CheckpointError
 from .gradcheck import gradient_check

@@ -30,7 +30,6 @@ import numpy as np
 
 from . import per_example
 
-
 #: integer Renyi orders: closed forms (the fractional ones need a series that may not converge)
 _ORDERS = list(range(2, 65)) + [80, 96, 128, 192, 256]
 
