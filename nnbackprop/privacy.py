@@ -99,8 +99,7 @@ class DPSGD:
         store = model.store
         store.settle_grads()
         if self.noise:
-            store.add_host({name: self.rng.standard_normal(shape) for name, shape in store.shapes.items()},
-                           scale=self.noise * C)
+            store.add_noise(self.rng, self.noise * C)
         store.scale_grads(1.0 / denom)
         self.steps += 1
         J = xp.sum(J_rows) / max(n, 1)
