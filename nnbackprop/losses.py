@@ -62,7 +62,10 @@ class Loss:
     def grad(self, pred: Any, target: Any, weight: Any = None) -> Any:
         """dJ/dpred, shape (N, C)."""
         xp = self._check(pred, target)
-        return self.value_and_grad(pred, target, xp, row_scale=row_scales(weight, pred, xp))[1]
+        s = row_scales(weight, pred, xp)
+        if s is None:  # a loss of one's own may not take row_scale
+            return self.value_and_grad(pred, target, xp)[1]
+        return self.value_and_grad(pred, target, xp, row_scale=s)[1]
 
     # unchecked, for the training loop ---------------------------------------
     def value(self, pred, target, xp):

@@ -108,7 +108,7 @@ def test_dp_noise_is_sigma_C_standard_normals_from_the_seed(be):
 
 
 def test_dp_refuses_a_layer_that_is_not_separable(be):
-    class Scale(nb.Layer):  # mixes nothing, but declares nothing either: refused
+    class UnmarkedScale(nb.Layer):  # mixes nothing, but is not marked separable: refused
         def __init__(self, n):
             self.n_in = self.n_out = n
 
@@ -127,11 +127,11 @@ def test_dp_refuses_a_layer_that_is_not_separable(be):
             self.grads["s"] = self.xp.sum(dA * ctx["X"], axis=0)
             return dA * self.params["s"]
 
-    m = nb.Sequential([nb.Dense(3, 4, "tanh"), Scale(4), nb.Dense(4, 3)], xp=be.xp, device=be.device,
+    m = nb.Sequential([nb.Dense(3, 4, "tanh"), UnmarkedScale(4), nb.Dense(4, 3)], xp=be.xp, device=be.device,
                       dtype="float64", seed=0)
     X, y = _data()
     before = _flat(m.parameters())
-    with pytest.raises(ValueError, match=r"layer 1 \(Scale\) is not marked per_example_separable"):
+    with pytest.raises(ValueError, match=r"layer 1 \(UnmarkedScale\) is not marked per_example_separable"):
         _dp_fit(be, m, X, y, DPSGD(1.0, 1.0))
     with pytest.raises(ValueError, match="per_example_separable"):
         nb.per_example.grad_norms(m, be.asarray(X, "float64"), be.asarray(y), "softmax_cross_entropy")
