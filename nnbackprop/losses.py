@@ -200,12 +200,12 @@ class SoftmaxCrossEntropy(Loss):
         return self.value_and_grad(pred, target, xp)[0]
 
     def value_and_grad(self, pred, target, xp, out=None, row_scale=None):
-        if row_scale is not None:
-            return self.scaled(pred, target, xp, row_scale)
         if target.ndim == 1:
-            fast = softmax_xent_labels(pred, target, out)  # host labels: no one-hot, 2 passes fewer
+            fast = softmax_xent_labels(pred, target, out, row_scale)  # host labels: no one-hot, 2 passes fewer
             if fast is not None:
                 return fast
+        if row_scale is not None:
+            return self.scaled(pred, target, xp, row_scale)
         n, c = pred.shape
         t = target if target.ndim == 2 else one_hot(target, c, xp, pred.dtype)
         shifted = pred - xp.max(pred, axis=1, keepdims=True)
@@ -365,7 +365,7 @@ def _label_out_of_range(labels, n_classes: int) -> bool:
     return bool(unsigned.max() >= n_classes)
 
 
-def softmax_xent_labels(z: Any, labels: Any, out: Any = None) -> tuple[Any, Any] | None:
+def softmax_xent_labels(z: Any, labels: Any, out: Any = None, row_scale: Any = None) -> tuple[Any, Any] | None:
     """(J, dJ/dz) of mean softmax cross-entropy on logits z (N, C), labels (N,) int,
     for arrays in host memory: the fast form of :meth:`SoftmaxCrossEntropy.value_and_grad`.
 
@@ -379,6 +379,8 @@ def softmax_xent_labels(z: Any, labels: Any, out: Any = None) -> tuple[Any, Any]
     """
     if not (_compat.INPLACE and _compat.on_host(z) and _compat.on_host(labels)):
         return None
+    if row_scale is not None and not _compat.on_host(row_scale):
+        return None
     n = z.shape[0]
     if n == 0 or _label_out_of_range(labels, z.shape[1]):  # host memory: no device read
         return None
@@ -388,6 +390,12 @@ def softmax_xent_labels(z: Any, labels: Any, out: Any = None) -> tuple[Any, Any]
     picked = g[rows, labels]
     np.exp(g, out=g)
     s = g.sum(axis=1, keepdims=True)
+    if row_scale is not None:     # sum_n s_n J_n and s_n (softmax(z_n) - onehot_n): the same passes
+        J = np.dot(np.log(s[:, 0]) - picked, row_scale)
+        g /= s
+        g[rows, labels] -= 1
+        g *= row_scale[:, None]
+        return np.asarray(J, dtype=z.dtype), g
     J = (np.log(s).sum(dtype=z.dtype) - picked.sum(dtype=z.dtype)) / z.dtype.type(n)
     g /= s                        # softmax(z)
     g[rows, labels] -= 1          # - onehot

@@ -206,12 +206,11 @@ class Sequential:
         its gradient copied before the layers write over it. ``row_scale`` (N,):
         the batch's weights w / sum w (:meth:`Loss.value_and_grad`)."""
         xp = self.xp
-        if row_scale is not None:
-            J, dY = loss.value_and_grad(Y, T, xp, row_scale=row_scale)
-        elif getattr(loss, "fresh_grad", False):
-            J, dY = loss.value_and_grad(Y, T, xp, out=None if _held(Y, tape[-1]) else Y)
+        kw = {} if row_scale is None else {"row_scale": row_scale}
+        if getattr(loss, "fresh_grad", False):
+            J, dY = loss.value_and_grad(Y, T, xp, out=None if _held(Y, tape[-1]) else Y, **kw)
         else:
-            J, dY = loss.value_and_grad(Y, T, xp)
+            J, dY = loss.value_and_grad(Y, T, xp, **kw)
             dY = xp.asarray(dY, copy=True)
         del Y
         self._backward(dY, tape, self._ws, input_grad=False)

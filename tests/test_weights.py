@@ -213,3 +213,21 @@ def test_evaluate_sample_weight_against_scikit_learn(be):
     assert plain == ones
     with pytest.raises(ValueError, match="negative"):
         m.evaluate(be.asarray(X, "float64"), be.asarray(y), sample_weight=be.asarray(-w, "float64"))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_weighted_softmax_xent_labels_kernel_equals_generic(be, dtype, monkeypatch):
+    rng = np.random.default_rng(2)
+    z = be.asarray(rng.standard_normal((9, 4)) * 5, dtype)
+    labels = be.asarray(rng.integers(0, 4, size=9))
+    w = rng.uniform(0, 2, 9)
+    s = be.asarray(w / w.sum(), dtype)
+    loss = L.SoftmaxCrossEntropy()
+    ran = L.softmax_xent_labels(z, labels, row_scale=s) is not None
+    assert ran == nb._compat.on_host(z)  # the host kernel runs wherever the arrays are NumPy's
+    J_fast, g_fast = (be.host(a).copy() for a in loss.value_and_grad(z, labels, be.xp, row_scale=s))
+    monkeypatch.setattr(nb._compat, "INPLACE", False)
+    J_slow, g_slow = (be.host(a) for a in loss.value_and_grad(z, labels, be.xp, row_scale=s))
+    tol = 1e-6 if dtype == "float32" else 1e-13
+    np.testing.assert_allclose(J_fast, J_slow, rtol=tol)
+    np.testing.assert_allclose(g_fast, g_slow, rtol=tol, atol=tol)
