@@ -95,16 +95,25 @@ def _unflat(be, model, p):
     return out
 
 
-def test_dp_noise_is_sigma_C_standard_normals_from_the_seed(be):
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_dp_noise_is_sigma_C_standard_normals_from_the_seed(be, dtype):
     X, y = _data()
     C, sigma, lr, seed = 0.5, 1.3, 0.1, 7
-    quiet, noisy = _net(be), _net(be)
-    _dp_fit(be, quiet, X, y, DPSGD(C, 0.0), lr=lr)
-    _dp_fit(be, noisy, X, y, DPSGD(C, sigma, seed=seed), lr=lr)
-    rng = np.random.default_rng(seed)  # the same draws, parameter by parameter in their order
-    xi = np.concatenate([rng.standard_normal(tuple(q.shape)).ravel() for q in noisy.parameters()])
-    diff = _flat(noisy.parameters()) - _flat(quiet.parameters())
-    np.testing.assert_allclose(diff, -lr * sigma * C * xi / 20, rtol=0, atol=1e-12)
+
+    def net():
+        return nb.Sequential([nb.Dense(3, 5, "tanh"), nb.Dense(5, 3)], xp=be.xp, device=be.device, dtype=dtype,
+                             seed=0)
+
+    quiet, noisy = net(), net()
+    for m, dp in ((quiet, DPSGD(C, 0.0)), (noisy, DPSGD(C, sigma, seed=seed))):
+        m.fit(be.asarray(X, dtype), be.asarray(y), loss="softmax_cross_entropy", optimizer=nb.optim.SGD(lr),
+              shuffle=False, progress=False, dp=dp)
+    rng = np.random.default_rng(seed)  # the same draws, parameter by parameter in their order, in the dtype
+    xi = np.concatenate([rng.standard_normal(tuple(q.shape), dtype=np.dtype(dtype)).ravel()
+                         for q in noisy.parameters()]).astype(np.float64)
+    diff = _flat(noisy.parameters()).astype(np.float64) - _flat(quiet.parameters())
+    np.testing.assert_allclose(diff, -lr * sigma * C * xi / 20, rtol=0, atol=1e-12 if dtype == "float64" else 2e-6)
+    assert np.abs(diff).max() > 1e-3
 
 
 def test_dp_refuses_a_layer_that_is_not_separable(be):

@@ -231,3 +231,15 @@ def test_weighted_softmax_xent_labels_kernel_equals_generic(be, dtype, monkeypat
     tol = 1e-6 if dtype == "float32" else 1e-13
     np.testing.assert_allclose(J_fast, J_slow, rtol=tol)
     np.testing.assert_allclose(g_fast, g_slow, rtol=tol, atol=tol)
+
+
+def test_validation_split_cuts_the_weights_with_the_rows(be):
+    X, y = _data(be)
+    w = np.linspace(0.2, 2.0, 40)
+    a, b = _net(be), _net(be)
+    ha = _fit(be, a, X, y, sample_weight=be.asarray(w, "float64"), validation_split=0.25)
+    hb = _fit(be, b, X[:30], y[:30], sample_weight=be.asarray(w[:30], "float64"),
+              validation_data=(be.asarray(X[30:], "float64"), be.asarray(y[30:])))
+    assert ha["loss"] == hb["loss"] and ha["val_loss"] == hb["val_loss"]
+    for p, q in zip(_weights(a), _weights(b)):
+        assert np.array_equal(p, q)
