@@ -45,7 +45,7 @@ def _step_case(size, dtype, *, weighted=False, clip_norm=None, dp=None) -> Case:
         J = plan.grads(model, Y, tape, y, loss, wb)
         opt.step(model)
         return J
-    return Case(fn)
+    return Case(fn, state={"model": model})
 
 
 def _dp_loop_case(size, dtype) -> Case:
@@ -65,7 +65,7 @@ def _dp_loop_case(size, dtype) -> Case:
             acc = g * c if acc is None else acc + g * c
         model.store.flat_grads[...] = acc / X.shape[0]
         opt.step(model)
-    return Case(fn)
+    return Case(fn, state={"model": model})
 
 
 def measure(size_name: str, dtype: str = "float32", plan: tuple | None = None) -> dict:

@@ -54,7 +54,8 @@ def grad_norms(model: Any, X: Any, T: Any, loss: Any) -> Any:
     own loss (no 1/N, no L2 term) and theta every parameter of ``model``.
 
     One forward and one backward over the batch; the model's gradients are left as
-    they were. Every layer must be ``per_example_separable`` (Dense)."""
+    they were (like a training step it consumes the last public forward). Every
+    layer must be ``per_example_separable`` (Dense)."""
     loss = _losses.get(loss)
     check_separable(model, "per-example gradient norms")
     model.check_input(X)
