@@ -122,6 +122,7 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
         cut = X.shape[0] - n_val
         X, T, validation_data = X[:cut, ...], T[:cut, ...], (X[cut:, ...], T[cut:, ...])
         plan.weight = None if plan.weight is None else plan.weight[:cut]
+        plan.train_rows(cut)
     elif validation_data is not None:
         if len(validation_data) != 2:
             raise ValueError("validation_data must be a pair (X_val, T_val)")
@@ -188,14 +189,19 @@ class _Plan:
                 raise ValueError("dp sampling='poisson' needs a batch_size (the expected batch)")
         self.dp = dp
         self.poisson = dp is not None and dp.sampling == "poisson"
-        n = X.shape[0]
-        self.sample_rate = 1.0 if batch_size is None else min(batch_size, n) / n
-        self.expected_batch = None if batch_size is None else min(batch_size, n)
+        self.batch_size = batch_size
+        self.train_rows(X.shape[0])
         self.weight = weights.fit_weights(model, T, loss, sample_weight, class_weight)
         if self.weight is not None and type(loss).rows is _losses.Loss.rows:
             raise ValueError(f"sample_weight needs the per-row losses of {type(loss).__name__}, "
                              f"which defines no rows()")
         self.tiny = _compat.tiny(model.xp, model.dtype)
+
+    def train_rows(self, n: int) -> None:
+        """The rows training draws its batches from (after a validation split): DP-SGD's
+        sampling rate q = batch_size / n and its expected batch."""
+        self.sample_rate = 1.0 if self.batch_size is None else min(self.batch_size, n) / n
+        self.expected_batch = None if self.batch_size is None else min(self.batch_size, n)
 
     def grads(self, model, Y, tape, Tb, loss, wb):
         """The batch's J (0-d, unread) after filling every gradient; ``wb`` its weights."""

@@ -190,3 +190,15 @@ def test_epsilon_in_history_from_dp_accounting(be):
     pld.compose(dp_accounting.PoissonSampledDpEvent(0.1, dp_accounting.GaussianDpEvent(1.1)), 30)
     assert pld.get_epsilon(1e-5) <= eps[2] <= 1.5 * pld.get_epsilon(1e-5)
     assert DPSGD(1.0, 0.0, delta=1e-5).epsilon(10, 0.1) == math.inf
+
+
+def test_epsilon_counts_only_the_training_rows(be):
+    pytest.importorskip("dp_accounting", reason="the 'dp' extra (dp-accounting) is not installed")
+    X, y = _data(n=100)
+    a = _net(be)
+    da = DPSGD(1.0, 1.1, delta=1e-5, seed=0)
+    ha = a.fit(be.asarray(X, "float64"), be.asarray(y), loss="softmax_cross_entropy", optimizer=nb.optim.SGD(0.1),
+               batch_size=10, epochs=2, progress=False, dp=da, validation_split=0.2)
+    assert da.steps == 16  # 80 training rows in batches of 10, two epochs
+    assert ha["epsilon"][-1] == da.epsilon(16, 10 / 80)
+    assert da.epsilon(16, 10 / 100) < ha["epsilon"][-1]  # a smaller rate would have been too kind
