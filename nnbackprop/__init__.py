@@ -2,7 +2,21 @@
 the Python Array API standard so the same code runs on NumPy, CuPy, PyTorch,
 array-api-strict and any other compatible namespace."""
 
-from . import activations, callbacks, distributed, init, losses, metrics, optim, schedules, training
+from . import (
+    activations,
+    callbacks,
+    clipping,
+    distributed,
+    init,
+    losses,
+    metrics,
+    optim,
+    per_example,
+    privacy,
+    schedules,
+    training,
+    weights,
+)
 from ._mlp import mlp
 from .checkpoint import CheckpointError
 from .gradcheck import gradient_check
@@ -25,6 +39,6 @@ def __getattr__(name):
 
 __all__ = [
     "CheckpointError", "Dense", "History", "Layer", "Sequential", "TrainingDiverged", "activations",
-    "callbacks", "distributed", "gradient_check", "init", "load", "losses", "metrics", "mlp", "optim", "schedules",
-    "training", "__version__",
+    "callbacks", "clipping", "distributed", "gradient_check", "init", "load", "losses", "metrics", "mlp", "optim",
+    "per_example", "privacy", "schedules", "training", "weights", "__version__",
 ]

@@ -77,8 +77,17 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--hidden", default="128,64", help="hidden layer sizes, e.g. 128,64 ('' for none)")
     t.add_argument("--activation", default="relu", help="hidden activation (relu, tanh, sigmoid, ...)")
     t.add_argument("--loss", default="auto",
-                   choices=["auto", "softmax_cross_entropy", "cross_entropy", "mse"],
-                   help="auto: softmax cross-entropy for a class target, else MSE")
+                   choices=["auto", "softmax_cross_entropy", "cross_entropy", "mse", "huber", "l1", "pinball"],
+                   help="auto: softmax cross-entropy for a class target, else MSE; huber, l1 and pinball "
+                        "(quantile regression) are regression losses on the standardised target")
+    t.add_argument("--quantile", type=_number(float, lambda v: 0 < v < 1, "in (0, 1)"), default=None,
+                   help="the quantile --loss pinball predicts (default 0.5)")
+    t.add_argument("--dp-clip", type=RATE, default=None, metavar="C",
+                   help="DP-SGD: clip each example's gradient to norm C (with --dp-noise)")
+    t.add_argument("--dp-noise", type=_number(float, lambda v: 0 <= v < math.inf, "a number >= 0"),
+                   default=None, metavar="SIGMA", help="DP-SGD: Gaussian noise multiplier sigma")
+    t.add_argument("--dp-delta", type=_number(float, lambda v: 0 < v < 1, "in (0, 1)"), default=None,
+                   metavar="DELTA", help="DP-SGD: report epsilon at this delta (needs dp-accounting)")
     t.add_argument("--optimizer", default="adam", help="sgd, adagrad, rmsprop, adam, adamw")
     t.add_argument("--lr", type=RATE, default=1e-3, help="learning rate (> 0)")
     t.add_argument("--epochs", type=COUNT, default=30)
@@ -263,12 +272,14 @@ def _train(args, comm) -> int:
         _not_an_input("--plot", args.plot, [args.data, args.out])
     activations.get(args.activation)
     optimizer = optim.get(args.optimizer, lr=args.lr)
+    dp = _dp_args(args)
     name = _backend(args.backend)
     table = datasets.load(args.data, args.target)
     datasets.check_finite(table.X, table.name)
-    classify = datasets.is_classification(table.y) if args.loss == "auto" else args.loss != "mse"
+    classify = datasets.is_classification(table.y) if args.loss == "auto" else args.loss not in REGRESSION
     if not classify and not np.issubdtype(table.y.dtype, np.number):
-        raise ValueError(f"--loss mse needs a numeric target; {table.target!r} holds text")
+        raise ValueError(f"--loss {'mse' if args.loss == 'auto' else args.loss} needs a numeric target; "
+                         f"{table.target!r} holds text")
     n = table.X.shape[0]
     labels, classes = datasets.encode_labels(table.y) if classify else (None, None)
     if classify:
@@ -295,7 +306,9 @@ def _train(args, comm) -> int:
     else:
         y = table.y.astype(np.float64)
         y_shift, y_scale = float(y[tr].mean()), float(y[tr].std()) or 1.0
-        n_out, loss, metrics = 1, losses.MSE(), []
+        n_out, metrics = 1, []
+        loss = losses.get({"name": "mse" if args.loss == "auto" else args.loss,
+                           **({"quantile": args.quantile} if args.quantile is not None else {})})
         y_fit = ((y - y_shift) / y_scale)[:, None]
 
     model = mlp([table.X.shape[1], *hidden, n_out], args.activation, xp=name, dtype=args.dtype,
@@ -319,8 +332,11 @@ def _train(args, comm) -> int:
     hist = training.fit(model, *on_device(tr), loss=loss, optimizer=optimizer, epochs=args.epochs,
                         batch_size=args.batch_size, seed=args.seed, metrics=metrics,
                         progress=not args.no_progress and (comm is None or comm.rank == 0),
-                        validation_data=on_device(va) if va.size else None, comm=comm)
+                        validation_data=on_device(va) if va.size else None, dp=dp, comm=comm)
     took = time.perf_counter() - start
+    if dp is not None:
+        eps = f", epsilon {hist['epsilon'][-1]:.4g} at delta {dp.delta:g}" if dp.delta is not None else ""
+        print(f"DP-SGD: clip {dp.clip:g}, noise {dp.noise:g}, {dp.steps} steps{eps}")
     last = "  ".join(f"{k} {v[-1]:.4g}" for k, v in hist.history.items())
     print(f"trained {len(hist.epoch)} epochs in {took:.1f} s: {last}")
     cm.fold(model, mu, s, y_shift, y_scale)
@@ -338,6 +354,26 @@ def _train(args, comm) -> int:
         plot.history(hist, path=args.plot, title=f"{table.name}: {loss.name}")
         print(f"plotted {args.plot}")
     return 0
+
+
+REGRESSION = ("mse", "huber", "l1", "pinball")
+
+
+def _dp_args(args):
+    """The DPSGD the --dp-* flags ask for, or None; checked before any work."""
+    given = [f for f in ("dp_clip", "dp_noise", "dp_delta") if getattr(args, f) is not None]
+    if args.quantile is not None and args.loss != "pinball":
+        raise UsageError("argument --quantile: only with --loss pinball")
+    if not given:
+        return None
+    if args.dp_clip is None or args.dp_noise is None:
+        raise UsageError("DP-SGD needs both --dp-clip and --dp-noise")
+    from .privacy import DPSGD
+
+    try:
+        return DPSGD(args.dp_clip, args.dp_noise, delta=args.dp_delta, seed=args.seed)
+    except ImportError as exc:
+        raise UsageError(f"argument --dp-delta: {exc}") from None
 
 
 def _report(model, X, T, t_dtype, classify: bool, what: str) -> dict:

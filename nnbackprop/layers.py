@@ -66,6 +66,13 @@ class Layer:
         JSON-able, with ``"type"`` the class name; ``from_config`` rebuilds the layer.
     ``decay``
         names of the parameters the loss's L2 penalty applies to (default none).
+    ``per_example_separable``
+        True only for a layer whose row n of output depends on row n of input
+        alone and whose parameter gradient is a sum over rows of per-row terms
+        (Dense). Such a layer also defines ``per_example_backward``,
+        ``per_example_sq_norms`` and ``weighted_backward`` (see Dense), which
+        per-example gradient norms and DP-SGD use; every other layer (one that
+        mixes rows, as batch normalisation does) is refused there.
 
     Once the layer is in a model, ``self.xp``, ``self.dtype``, ``self.device``,
     ``self.params`` and ``self.grads`` (by name: the model's live arrays) are set.
@@ -74,6 +81,7 @@ class Layer:
     n_in: int
     n_out: int
     decay: ClassVar[tuple[str, ...]] = ()
+    per_example_separable: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -239,6 +247,7 @@ class Dense(Layer):
     """
 
     decay = ("W",)  # the L2 penalty applies to the weights, not the biases
+    per_example_separable = True
 
     def __init__(self, n_in: int, n_out: int, activation: Any = "identity", init: Any = None):
         for name, v in (("n_in", n_in), ("n_out", n_out)):
@@ -278,6 +287,31 @@ class Dense(Layer):
         if not input_grad:
             return None
         return matmul_into(delta, self.W.T, ws.shared((X.shape[0], self.n_in), avoid=delta))
+
+    # per example: the delta rule with the last product weighted ---------------------
+    def per_example_backward(self, dA: Any, ctx: dict, ws: Workspace, *, input_grad: bool) -> tuple:
+        """(dJ/dX or None, kept) from dJ/dA, writing no gradient: ``kept`` holds X and
+        delta (N, n_out), which stay valid while the layers below run theirs (delta
+        goes into dA, never into a buffer another layer holds)."""
+        X = ctx["X"]
+        delta = self.activation.backward(dA, ctx.get("Z"), ctx.get("A"), self.xp, out=dA)
+        dX = delta @ self.W.T if input_grad else None
+        return dX, {"X": X, "delta": delta}
+
+    def per_example_sq_norms(self, kept: dict) -> Any:
+        """(N,): ||dJ_n/dW||^2 + ||dJ_n/db||^2 = ||x_n||^2 ||delta_n||^2 + ||delta_n||^2
+        (dJ_n/dW = x_n delta_n^T, an outer product), in O(N (n_in + n_out))."""
+        xp = self.xp
+        X, d = kept["X"], kept["delta"]
+        return (xp.sum(X * X, axis=1) + 1) * xp.sum(d * d, axis=1)
+
+    def weighted_backward(self, kept: dict, c: Any) -> None:
+        """dW = X^T diag(c) delta, db = sum_n c_n delta_n into the gradient views: the
+        batch's gradient with row n scaled by c_n (N,)."""
+        d = kept["delta"] * c[:, None]
+        g = self.grads
+        g["W"] = matmul_into(kept["X"].T, d, g["W"])
+        g["b"] = sum_rows(d, self.xp, out=g["b"])
 
     # parameters by their names -----------------------------------------------------
     @property

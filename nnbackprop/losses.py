@@ -11,16 +11,28 @@ calls the unchecked ``value_and_grad``, which may write dJ/dpred into ``out=``
 Every loss takes ``l2=lambda``: the penalty lambda/2 sum ||W||^2 over the
 weights (biases excluded), which the model adds to J and lambda W to each dW
 whenever it evaluates the loss on itself.
+
+Per-row weights (scikit-learn's definition): with weights w_n >= 0 the batch loss is
+
+    J = sum_n w_n J_n / sum_n w_n,   dJ/dyhat_n = (w_n / sum_m w_m) dJ_n/dyhat_n
+
+where J_n is row n's loss (summed over its output units). ``loss(pred, target,
+weight=w)`` takes raw weights; the training step passes the normalised row scales
+s_n = w_n / sum w (``row_scale=``) to :meth:`Loss.value_and_grad`, which then uses
+:meth:`Loss.rows` (J_n and dJ_n/dyhat_n, both unscaled). All-ones weights are the
+unweighted path itself (bit-identical).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from . import _compat
 from .registry import resolve
+from .weights import row_scales
 
 
 class Loss:
@@ -28,6 +40,8 @@ class Loss:
     #: value_and_grad returns a gradient array no one else holds (the model may overwrite
     #: it); for a loss that says False the model copies the gradient first
     fresh_grad = False
+    #: targets are classes (class_weight applies)
+    classifies = False
 
     def __init__(self, *, l2: float = 0.0):
         l2 = float(l2)
@@ -36,24 +50,48 @@ class Loss:
         self.l2 = l2
 
     # public, checked -------------------------------------------------------
-    def __call__(self, pred: Any, target: Any) -> Any:
-        """J (0-d array) of predictions ``pred`` (N, C) against ``target``."""
+    def __call__(self, pred: Any, target: Any, weight: Any = None) -> Any:
+        """J (0-d array) of predictions ``pred`` (N, C) against ``target``;
+        ``weight`` (N,) >= 0: the weighted mean over rows (see the module docstring)."""
         xp = self._check(pred, target)
-        return self.value(pred, target, xp)
+        s = row_scales(weight, pred, xp)
+        if s is None:
+            return self.value(pred, target, xp)
+        return self.value_and_grad(pred, target, xp, row_scale=s)[0]
 
-    def grad(self, pred: Any, target: Any) -> Any:
+    def grad(self, pred: Any, target: Any, weight: Any = None) -> Any:
         """dJ/dpred, shape (N, C)."""
         xp = self._check(pred, target)
-        return self.value_and_grad(pred, target, xp)[1]
+        s = row_scales(weight, pred, xp)
+        if s is None:  # a loss of one's own may not take row_scale
+            return self.value_and_grad(pred, target, xp)[1]
+        return self.value_and_grad(pred, target, xp, row_scale=s)[1]
 
     # unchecked, for the training loop ---------------------------------------
     def value(self, pred, target, xp):
         raise NotImplementedError
 
-    def value_and_grad(self, pred, target, xp, out=None):
+    def rows(self, pred, target, xp):
+        """(J_n (N,), dJ_n/dpred_n (N, C)): each row's own loss and its gradient,
+        unscaled (no 1/N). What weighted losses, per-example norms and DP-SGD use."""
+        raise NotImplementedError(f"{type(self).__name__} defines no rows(): it cannot take "
+                                  f"per-row weights, per-example clipping or DP-SGD")
+
+    def value_and_grad(self, pred, target, xp, out=None, row_scale=None):
         """(J, dJ/dpred) without input checks; dJ/dpred may be written into ``out``
-        (``pred`` itself, when the caller owns it and no longer needs it)."""
-        raise NotImplementedError
+        (``pred`` itself, when the caller owns it and no longer needs it).
+
+        ``row_scale`` s (N,): J = sum_n s_n J_n, dJ/dpred_n = s_n dJ_n/dpred_n
+        (s = w / sum w: the weighted mean; s = 1: per-example gradients);
+        None: the plain mean over rows."""
+        if row_scale is None:
+            raise NotImplementedError
+        return self.scaled(pred, target, xp, row_scale)
+
+    def scaled(self, pred, target, xp, s):
+        """(sum_n s_n J_n, s_n dJ_n/dpred_n) from :meth:`rows`."""
+        J_rows, G = self.rows(pred, target, xp)
+        return xp.sum(s * J_rows), G * s[:, None]
 
     # checks ----------------------------------------------------------------
     def check_target(self, pred_shape: tuple, target: Any, xp: Any, dtype: Any) -> None:
@@ -103,10 +141,16 @@ class MSE(Loss):
         r = pred - target
         return xp.sum(r * r) / (2 * pred.shape[0])
 
-    def value_and_grad(self, pred, target, xp, out=None):
+    def value_and_grad(self, pred, target, xp, out=None, row_scale=None):
+        if row_scale is not None:
+            return self.scaled(pred, target, xp, row_scale)
         r = pred - target
         n = pred.shape[0]
         return xp.sum(r * r) / (2 * n), r / n
+
+    def rows(self, pred, target, xp):
+        r = pred - target
+        return xp.sum(r * r, axis=1) / 2, r
 
 
 class BinaryCrossEntropy(Loss):
@@ -118,15 +162,20 @@ class BinaryCrossEntropy(Loss):
 
     name = "binary_cross_entropy"
     fresh_grad = True
+    classifies = True
 
     def value(self, pred, target, xp):
         return xp.sum(xp.logaddexp(xp.zeros_like(pred), pred) - target * pred) / pred.shape[0]
 
-    def value_and_grad(self, pred, target, xp, out=None):
+    def value_and_grad(self, pred, target, xp, out=None, row_scale=None):
+        if row_scale is not None:
+            return self.scaled(pred, target, xp, row_scale)
         n = pred.shape[0]
-        e = xp.exp(-xp.abs(pred))
-        sig = xp.where(pred >= 0, 1 / (1 + e), e / (1 + e))
-        return self.value(pred, target, xp), (sig - target) / n
+        return self.value(pred, target, xp), (_sigmoid(pred, xp) - target) / n
+
+    def rows(self, pred, target, xp):
+        J = xp.sum(xp.logaddexp(xp.zeros_like(pred), pred) - target * pred, axis=1)
+        return J, _sigmoid(pred, xp) - target
 
     def check_target_values(self, pred_shape, target, xp):
         if bool(xp.any((target < 0) | (target > 1))):
@@ -145,15 +194,18 @@ class SoftmaxCrossEntropy(Loss):
 
     name = "softmax_cross_entropy"
     fresh_grad = True
+    classifies = True
 
     def value(self, pred, target, xp):
         return self.value_and_grad(pred, target, xp)[0]
 
-    def value_and_grad(self, pred, target, xp, out=None):
+    def value_and_grad(self, pred, target, xp, out=None, row_scale=None):
         if target.ndim == 1:
-            fast = softmax_xent_labels(pred, target, out)  # host labels: no one-hot, 2 passes fewer
+            fast = softmax_xent_labels(pred, target, out, row_scale)  # host labels: no one-hot, 2 passes fewer
             if fast is not None:
                 return fast
+        if row_scale is not None:
+            return self.scaled(pred, target, xp, row_scale)
         n, c = pred.shape
         t = target if target.ndim == 2 else one_hot(target, c, xp, pred.dtype)
         shifted = pred - xp.max(pred, axis=1, keepdims=True)
@@ -161,6 +213,13 @@ class SoftmaxCrossEntropy(Loss):
         s = xp.sum(e, axis=1, keepdims=True)
         log_p = shifted - xp.log(s)
         return -xp.sum(t * log_p) / n, (e / s - t) / n
+
+    def rows(self, pred, target, xp):
+        t = target if target.ndim == 2 else one_hot(target, pred.shape[1], xp, pred.dtype)
+        shifted = pred - xp.max(pred, axis=1, keepdims=True)
+        e = xp.exp(shifted)
+        s = xp.sum(e, axis=1, keepdims=True)
+        return -xp.sum(t * (shifted - xp.log(s)), axis=1), e / s - t
 
     def check_target_kind(self, pred_shape, target, xp, dtype):
         if target.ndim == 2:
@@ -183,6 +242,122 @@ class SoftmaxCrossEntropy(Loss):
         )
 
 
+class Huber(Loss):
+    """``Huber(delta=1.0)``: with r = yhat - y, per unit
+
+        rho(r) = r^2 / 2                     where |r| < delta
+                 delta (|r| - delta / 2)     elsewhere
+        J = 1/N sum_n sum_j rho(r_nj),  dJ/dyhat = clip(r, -delta, delta) / N
+
+    (PyTorch's ``huber_loss``: equal to it with ``reduction="sum"`` divided by N,
+    and to ``reduction="mean"`` for one output unit.)
+    """
+
+    name = "huber"
+    fresh_grad = True
+
+    def __init__(self, delta: float = 1.0, *, l2: float = 0.0):
+        super().__init__(l2=l2)
+        delta = float(delta)
+        if not (delta > 0 and math.isfinite(delta)):
+            raise ValueError(f"huber delta must be a finite number > 0, got {delta}")
+        self.delta = delta
+
+    def value(self, pred, target, xp):
+        return self.value_and_grad(pred, target, xp)[0]
+
+    def value_and_grad(self, pred, target, xp, out=None, row_scale=None):
+        return _mean_or_scaled(self, pred, target, xp, row_scale)
+
+    def rows(self, pred, target, xp):
+        d = self.delta
+        r = pred - target
+        a = xp.abs(r)
+        rho = xp.where(a < d, 0.5 * r * r, d * (a - 0.5 * d))
+        return xp.sum(rho, axis=1), xp.clip(r, -d, d)
+
+    def config(self):
+        return {**super().config(), "delta": self.delta}
+
+    def __repr__(self):
+        return f"Huber(delta={self.delta}" + (f", l2={self.l2})" if self.l2 else ")")
+
+
+class L1(Loss):
+    """Mean absolute error: J = 1/N sum_n sum_j |yhat_nj - y_nj|,
+    dJ/dyhat = sign(yhat - y) / N (0 where they are equal: PyTorch's ``l1_loss``,
+    equal to it with ``reduction="sum"`` divided by N)."""
+
+    name = "l1"
+    fresh_grad = True
+
+    def value(self, pred, target, xp):
+        return xp.sum(xp.abs(pred - target)) / pred.shape[0]
+
+    def value_and_grad(self, pred, target, xp, out=None, row_scale=None):
+        if row_scale is not None:
+            return self.scaled(pred, target, xp, row_scale)
+        return self.value(pred, target, xp), xp.sign(pred - target) / pred.shape[0]
+
+    def rows(self, pred, target, xp):
+        r = pred - target
+        return xp.sum(xp.abs(r), axis=1), xp.sign(r)
+
+
+class Pinball(Loss):
+    """``Pinball(quantile=0.5)``: quantile regression. With r = y - yhat and q the quantile,
+
+        rho_q(r) = max(q r, (q - 1) r),   J = 1/N sum_n sum_j rho_q(r_nj)
+        dJ/dyhat = (1[yhat > y] - q) / N
+
+    The minimiser of E rho_q(y - yhat) is the q-quantile of y, so a model trained
+    with it predicts that quantile (q = 0.5: half the L1 loss, the median).
+    """
+
+    name = "pinball"
+    fresh_grad = True
+
+    def __init__(self, quantile: float = 0.5, *, l2: float = 0.0):
+        super().__init__(l2=l2)
+        q = float(quantile)
+        if not 0 < q < 1:
+            raise ValueError(f"pinball quantile must lie in (0, 1), got {quantile}")
+        self.quantile = q
+
+    def value(self, pred, target, xp):
+        return self.value_and_grad(pred, target, xp)[0]
+
+    def value_and_grad(self, pred, target, xp, out=None, row_scale=None):
+        return _mean_or_scaled(self, pred, target, xp, row_scale)
+
+    def rows(self, pred, target, xp):
+        q = self.quantile
+        r = target - pred
+        rho = xp.maximum(q * r, (q - 1) * r)
+        return xp.sum(rho, axis=1), xp.astype(pred > target, pred.dtype) - q
+
+    def config(self):
+        return {**super().config(), "quantile": self.quantile}
+
+    def __repr__(self):
+        return f"Pinball(quantile={self.quantile}" + (f", l2={self.l2})" if self.l2 else ")")
+
+
+def _mean_or_scaled(loss, pred, target, xp, row_scale):
+    """(J, dJ/dpred) from ``loss.rows``: the mean over rows, or scaled by ``row_scale``."""
+    if row_scale is not None:
+        return loss.scaled(pred, target, xp, row_scale)
+    J_rows, G = loss.rows(pred, target, xp)
+    n = pred.shape[0]
+    return xp.sum(J_rows) / n, G / n
+
+
+def _sigmoid(z, xp):
+    """sigma(z), stable for any z."""
+    e = xp.exp(-xp.abs(z))
+    return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
 def _label_out_of_range(labels, n_classes: int) -> bool:
     """Whether any label is outside [0, n_classes): one reduction (a negative signed
     label read as unsigned is larger than any class index)."""
@@ -190,7 +365,7 @@ def _label_out_of_range(labels, n_classes: int) -> bool:
     return bool(unsigned.max() >= n_classes)
 
 
-def softmax_xent_labels(z: Any, labels: Any, out: Any = None) -> tuple[Any, Any] | None:
+def softmax_xent_labels(z: Any, labels: Any, out: Any = None, row_scale: Any = None) -> tuple[Any, Any] | None:
     """(J, dJ/dz) of mean softmax cross-entropy on logits z (N, C), labels (N,) int,
     for arrays in host memory: the fast form of :meth:`SoftmaxCrossEntropy.value_and_grad`.
 
@@ -204,6 +379,8 @@ def softmax_xent_labels(z: Any, labels: Any, out: Any = None) -> tuple[Any, Any]
     """
     if not (_compat.INPLACE and _compat.on_host(z) and _compat.on_host(labels)):
         return None
+    if row_scale is not None and not _compat.on_host(row_scale):
+        return None
     n = z.shape[0]
     if n == 0 or _label_out_of_range(labels, z.shape[1]):  # host memory: no device read
         return None
@@ -213,6 +390,12 @@ def softmax_xent_labels(z: Any, labels: Any, out: Any = None) -> tuple[Any, Any]
     picked = g[rows, labels]
     np.exp(g, out=g)
     s = g.sum(axis=1, keepdims=True)
+    if row_scale is not None:     # sum_n s_n J_n and s_n (softmax(z_n) - onehot_n): the same passes
+        J = np.dot(np.log(s[:, 0]) - picked, row_scale)
+        g /= s
+        g[rows, labels] -= 1
+        g *= row_scale[:, None]
+        return np.asarray(J, dtype=z.dtype), g
     J = (np.log(s).sum(dtype=z.dtype) - picked.sum(dtype=z.dtype)) / z.dtype.type(n)
     g /= s                        # softmax(z)
     g[rows, labels] -= 1          # - onehot
@@ -279,10 +462,11 @@ def _refuse_last_activation(model, act_name, loss_name, why):
         raise ValueError(f"{loss_name} on a last layer with activation={act_name!r}: {why}")
 
 
-LOSSES = {cls.name: cls for cls in (MSE, BinaryCrossEntropy, SoftmaxCrossEntropy)}
+LOSSES = {cls.name: cls for cls in (MSE, BinaryCrossEntropy, SoftmaxCrossEntropy, Huber, L1, Pinball)}
 
 
 def get(spec) -> Loss:
     """A loss from its name (``"mse"``, ``"binary_cross_entropy"``,
-    ``"softmax_cross_entropy"``), a config dict, or an instance."""
+    ``"softmax_cross_entropy"``, ``"huber"``, ``"l1"``, ``"pinball"``), a config dict
+    (``{"name": "pinball", "quantile": 0.9}``), or an instance."""
     return resolve("loss", spec, LOSSES, Loss)

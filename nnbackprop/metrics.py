@@ -22,6 +22,10 @@ class Metric:
     def total(self, pred: Any, target: Any, xp: Any) -> Any:
         raise NotImplementedError
 
+    def rows(self, pred: Any, target: Any, xp: Any) -> Any:
+        """(N,): each row's value (what weighted means weigh)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no rows(): it cannot be weighted")
+
     def check(self, pred_shape: tuple, target: Any, xp: Any, dtype: Any) -> None:
         """Raise if ``target`` cannot be scored against outputs of ``pred_shape`` (N, C)
         in ``dtype``. Reads ``target`` back to the host: once per data set."""
@@ -91,6 +95,9 @@ class Accuracy(Metric):
                              f"them with 'mse' or 'mae')")
 
     def total(self, pred, target, xp):
+        return xp.sum(self.rows(pred, target, xp))
+
+    def rows(self, pred, target, xp):
         if pred.shape[1] == 1:
             threshold = 0.0 if self.threshold is None else self.threshold
             guess = xp.astype(pred[:, 0] > threshold, xp.int64)
@@ -101,7 +108,7 @@ class Accuracy(Metric):
             guess = xp.argmax(pred, axis=1)
             truth = xp.argmax(target, axis=1) if target.ndim == 2 else target
             truth = xp.astype(truth, guess.dtype)
-        return xp.sum(xp.astype(guess == truth, pred.dtype))
+        return xp.astype(guess == truth, pred.dtype)
 
     def __repr__(self) -> str:
         return f"Accuracy(threshold={self.threshold!r})"
@@ -120,6 +127,10 @@ class MeanSquaredError(Metric):
         r = pred - target
         return xp.sum(r * r) / pred.shape[1]
 
+    def rows(self, pred, target, xp):
+        r = pred - target
+        return xp.sum(r * r, axis=1) / pred.shape[1]
+
 
 class MeanAbsoluteError(MeanSquaredError):
     """Mean over rows of sum_j |yhat - y| / C; ``target`` as for :class:`MeanSquaredError`."""
@@ -128,6 +139,9 @@ class MeanAbsoluteError(MeanSquaredError):
 
     def total(self, pred, target, xp):
         return xp.sum(xp.abs(pred - target)) / pred.shape[1]
+
+    def rows(self, pred, target, xp):
+        return xp.sum(xp.abs(pred - target), axis=1) / pred.shape[1]
 
 
 METRICS = {"accuracy": Accuracy, "acc": Accuracy, "mse": MeanSquaredError,

@@ -197,7 +197,7 @@ class Sequential:
         tape: list = []
         return self._forward(X, tape, self._ws), tape
 
-    def _step_backward(self, Y: Any, T: Any, loss: Any, tape: list) -> Any:
+    def _step_backward(self, Y: Any, T: Any, loss: Any, tape: list, row_scale: Any = None) -> Any:
         """J of the loss's data term, and its gradients, from Y (N, n_out) of
         :meth:`_step_forward` (the L2 term is :meth:`_add_l2`'s).
 
@@ -205,12 +205,14 @@ class Sequential:
         identity output), Y is dead once the loss has J and dJ/dY, so the loss
         may write dJ/dY over it: one (N, n_out) array less at the peak of the step.
         A loss that may hand back an array it keeps (``fresh_grad`` False) has
-        its gradient copied before the layers write over it."""
+        its gradient copied before the layers write over it. ``row_scale`` (N,):
+        the batch's weights w / sum w (:meth:`Loss.value_and_grad`)."""
         xp = self.xp
+        kw = {} if row_scale is None else {"row_scale": row_scale}
         if getattr(loss, "fresh_grad", False):
-            J, dY = loss.value_and_grad(Y, T, xp, out=None if _held(Y, tape[-1]) else Y)
+            J, dY = loss.value_and_grad(Y, T, xp, out=None if _held(Y, tape[-1]) else Y, **kw)
         else:
-            J, dY = loss.value_and_grad(Y, T, xp)
+            J, dY = loss.value_and_grad(Y, T, xp, **kw)
             dY = xp.asarray(dY, copy=True)
         del Y
         self._backward(dY, tape, self._ws, input_grad=False)

@@ -146,6 +146,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be positive, got {self.hidden_layer_sizes}")
         if self.early_stopping and not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        self._loss()  # a loss= that cannot be built is refused before anything changes
         return [int(s) for s in sizes]
 
     def _validate(self, X, y=None, reset=True, with_y=True):
@@ -347,6 +348,20 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """
 
     _is_classifier, _multi_output = False, True
+    _LOSSES = {"squared_error": "mse", "huber": "huber", "absolute_error": "l1", "l1": "l1",
+               "pinball": "pinball", "quantile": "pinball"}
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, loss="squared_error", solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate_init=0.001, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, xp=None, dtype="float32"):
+        super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+                         learning_rate_init=learning_rate_init, max_iter=max_iter, shuffle=shuffle,
+                         random_state=random_state, tol=tol, verbose=verbose, warm_start=warm_start,
+                         momentum=momentum, early_stopping=early_stopping,
+                         validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change, xp=xp,
+                         dtype=dtype)
+        self.loss = loss
 
     def partial_fit(self, X, y):
         """One epoch on (X, y)."""
@@ -365,7 +380,22 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._to_user(Y)
 
     def _loss(self):
-        return losses.MSE(l2=self.alpha)
+        """``loss``: "squared_error" (½MSE), "huber", "absolute_error" (or "l1"), "pinball" (or
+        "quantile", the median), a config dict such as {"name": "pinball", "quantile": 0.9},
+        or an nnbackprop Loss; ``alpha`` is its L2 term."""
+        spec = self.loss
+        if isinstance(spec, str):
+            if spec not in self._LOSSES:
+                raise ValueError(f"loss={spec!r} is not supported; choose from {sorted(self._LOSSES)}, a "
+                                 f"config dict or an nnbackprop Loss")
+            spec = self._LOSSES[spec]
+        elif isinstance(spec, losses.Loss):
+            spec = spec.config()
+        if not isinstance(spec, (str, dict)):
+            raise ValueError(f"loss must be a name, a config dict or an nnbackprop Loss, got {type(spec).__name__}")
+        cfg = {"name": spec} if isinstance(spec, str) else dict(spec)
+        cfg["l2"] = self.alpha
+        return losses.get(cfg)
 
     def _val_metrics(self, val):
         return ["mse"] if val is not None else []

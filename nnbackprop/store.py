@@ -25,6 +25,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from . import _compat
 
 
@@ -105,6 +107,39 @@ class ParamStore:
             return
         for name in self.decaying:
             self.grads[name] = self.grads[name] + lam * self.params[name]
+
+    def add_noise(self, rng: np.random.Generator, scale: float) -> None:
+        """grads += scale * xi, xi standard normals from the host generator ``rng``, drawn
+        parameter by parameter in parameter order (float64 for float64 parameters,
+        float32 otherwise): the same numbers on every backend. Where flat they are
+        drawn straight into one host buffer laid out as the gradients and added in
+        one operation (one host-to-device copy on an accelerator; nothing is read back)."""
+        xp = self.xp
+        g = self.flat_grads if self.flat else next(iter(self.grads.values()), None)
+        if g is None:
+            return
+        draw = np.float64 if g.dtype == xp.float64 else np.float32
+        if self.flat:
+            host = np.empty(self.size, dtype=draw)
+            for view in self.tile(host):
+                rng.standard_normal(dtype=draw, out=view)
+            host *= draw(scale)
+            g += _compat.from_host(xp, host, g.dtype, _compat.device_of(g))
+            return
+        for name in self.names:
+            h = rng.standard_normal(self.shapes[name], dtype=draw)
+            h *= draw(scale)
+            g = self.grads[name]
+            self.grads[name] = g + _compat.from_host(xp, h, g.dtype, _compat.device_of(g))
+
+    def scale_grads(self, factor: float) -> None:
+        """grads *= factor (one operation over one buffer where flat)."""
+        if self.flat:
+            g = self.flat_grads
+            g *= factor
+            return
+        for name in self.names:
+            self.grads[name] = self.grads[name] * factor
 
     def writeable(self) -> bool:
         """Whether an update may write every parameter and gradient in place."""

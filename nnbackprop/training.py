@@ -71,7 +71,8 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
         shuffle: bool = True, seed: int | None = None, validation_data=None,
         validation_split: float = 0.0, metrics: Sequence = (), callbacks: Sequence[Callback] = (),
         progress: bool = True, drop_last: bool = False, resume: bool = False,
-        comm: Any = None) -> History:
+        sample_weight: Any = None, class_weight: Any = None, clip_norm: float | None = None,
+        clip_value: float | None = None, dp: Any = None, comm: Any = None) -> History:
     """Train ``model`` on inputs X (N, n_in) and targets T; return a :class:`History`.
 
     loss, optimizer     a Loss (or its name) and an Optimizer (or its name)
@@ -87,6 +88,12 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
                         an interrupted fit's) with ``optimizer=model.optimizer``: its row orders
                         go on where they stopped, so training in parts (saving and loading in
                         between) gives the weights of one fit straight through
+    sample_weight       (N,) weights >= 0: each batch's loss is sum w J_n / sum w
+    class_weight        {class: weight} or "balanced" (scikit-learn's), times sample_weight
+    clip_norm           scale the gradient to global norm <= clip_norm after each backward
+    clip_value          clamp every gradient entry to [-clip_value, clip_value]
+    dp                  a :class:`nnbackprop.privacy.DPSGD`: per-example clipping and noise
+                        (History gets "epsilon" when it has a delta)
     comm                data-parallel training over processes: a communicator from
                         nnbackprop.distributed, or "auto" (see below); None: this process alone
 
@@ -98,6 +105,8 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
     rank 0's, the seed is rank 0's, losses, metrics and validation (sharded too)
     are reduced over ranks once per epoch, so callbacks decide the same on every
     rank; only rank 0 shows the progress bar. ``resume`` is for one process only.
+
+    Metrics in the History are plain means over rows; ``evaluate`` weighs them.
 
     Everything is checked before any weight changes: shapes, dtypes, label
     range, NaN or infinity in X or T, that each metric can score T, argument
@@ -131,7 +140,12 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
         if resume and parallel:
             raise ValueError("resume=True continues a one-process run; with a communicator of "
                              f"{comm.size} ranks start a new fit from the loaded model instead")
+        if parallel and (sample_weight is not None or class_weight is not None or clip_norm is not None
+                         or clip_value is not None or dp is not None):
+            raise ValueError("sample_weight, class_weight, clip_norm, clip_value and dp are not yet "
+                             f"supported with a communicator of {comm.size} ranks")
         check_data(model, X, T, loss_, metric_objs_)
+        plan_ = _Plan(model, X, T, loss_, batch_, sample_weight, class_weight, clip_norm, clip_value, dp)
         Xt, Tt, val = X, T, validation_data
         if validation_split:
             n_val = int(round(X.shape[0] * validation_split))
@@ -140,14 +154,16 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
                                  f"of {X.shape[0]}; need at least one row on each side")
             cut = X.shape[0] - n_val
             Xt, Tt, val = X[:cut, ...], T[:cut, ...], (X[cut:, ...], T[cut:, ...])
+            plan_.weight = None if plan_.weight is None else plan_.weight[:cut]
+            plan_.train_rows(cut)
         elif val is not None:
             if len(val) != 2:
                 raise ValueError("validation_data must be a pair (X_val, T_val)")
             check_data(model, *val, loss_, metric_objs_, names=("X_val", "T_val"))
         return (loss_, optimizer_, metric_objs_, epochs_, batch_, Xt, Tt, val,
-                _Batches(Xt.shape[0], batch_, drop_last))
+                _Batches(Xt.shape[0], batch_, drop_last), plan_)
 
-    loss, optimizer, metric_objs, epochs, batch_size, X, T, validation_data, batches = \
+    loss, optimizer, metric_objs, epochs, batch_size, X, T, validation_data, batches, plan = \
         _agreed(comm, checks) if parallel else checks()
     if parallel:
         seed = _dist.broadcast_seed(comm, seed)
@@ -167,13 +183,18 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
                 for cb in callbacks:
                     cb.on_epoch_begin(run, epoch)
                 model.fit_state = _fit_state(seed, done + epoch, batches, rng)  # where an interrupt leaves it
-                order = rng.permutation(batches.n) if shuffle and batches.n > 1 else None
+                if plan.poisson:
+                    order = plan.dp.poisson_batches(batches.n, batch_size)
+                else:
+                    order = rng.permutation(batches.n) if shuffle and batches.n > 1 else None
                 if parallel:
                     logs = _epoch_parallel(run, X, T, loss, metric_objs, batches, order, epoch, bar, comm)
                 else:
-                    logs = _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar)
+                    logs = _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar, plan)
                 del order  # not alive while the next epoch's is drawn
                 model.fit_state = _fit_state(seed, done + epoch + 1, batches, rng)
+                if plan.dp is not None and plan.dp.delta is not None:
+                    logs["epsilon"] = plan.dp.epsilon(plan.dp.steps, plan.sample_rate)
                 if validation_data is not None:
                     val = _evaluate_shards(model, *validation_data, loss, metric_objs, batch_size, comm) \
                         if parallel else _evaluate(model, *validation_data, loss, metric_objs, batch_size)
@@ -222,6 +243,61 @@ def _shuffler(model, optimizer, seed, batches, resume: bool):
     except (TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"resume=True but the recorded shuffling state is damaged ({exc})") from None
     return rng, int(st["epochs"]), st["seed"]
+
+
+class _Plan:
+    """How each step turns a batch into gradients: plain, weighted, clipped or DP-SGD;
+    everything checked when it is built (before any weight changes)."""
+
+    def __init__(self, model, X, T, loss, batch_size, sample_weight, class_weight, clip_norm,
+                 clip_value, dp):
+        from . import clipping, weights
+        from .privacy import DPSGD
+
+        self.clip = clipping.Clip(clip_norm, clip_value)
+        if dp is not None:
+            if not isinstance(dp, DPSGD):
+                raise TypeError(f"dp must be an nnbackprop.privacy.DPSGD, got {type(dp).__name__}")
+            if self.clip or sample_weight is not None or class_weight is not None:
+                raise ValueError("dp clips each example's gradient itself: give it without "
+                                 "clip_norm, clip_value, sample_weight or class_weight")
+            if type(loss).rows is _losses.Loss.rows:
+                raise ValueError(f"dp needs the per-row losses of {type(loss).__name__}, which "
+                                 f"defines no rows()")
+            dp.check_model(model)
+            if dp.sampling == "poisson" and batch_size is None:
+                raise ValueError("dp sampling='poisson' needs a batch_size (the expected batch)")
+        self.dp = dp
+        self.poisson = dp is not None and dp.sampling == "poisson"
+        self.batch_size = batch_size
+        self.train_rows(X.shape[0])
+        self.weight = weights.fit_weights(model, T, loss, sample_weight, class_weight)
+        if self.weight is not None and type(loss).rows is _losses.Loss.rows:
+            raise ValueError(f"sample_weight needs the per-row losses of {type(loss).__name__}, "
+                             f"which defines no rows()")
+        self.tiny = _compat.tiny(model.xp, model.dtype)
+
+    def train_rows(self, n: int) -> None:
+        """The rows training draws its batches from (after a validation split): DP-SGD's
+        sampling rate q = batch_size / n and its expected batch."""
+        self.sample_rate = 1.0 if self.batch_size is None else min(self.batch_size, n) / n
+        self.expected_batch = None if self.batch_size is None else min(self.batch_size, n)
+
+    def grads(self, model, Y, tape, Tb, loss, wb):
+        """The batch's J (0-d, unread) after filling every gradient; ``wb`` its weights."""
+        xp = model.xp
+        if self.dp is not None:
+            denom = self.expected_batch if self.poisson else Y.shape[0]
+            J = self.dp.step_grads(model, Y, tape, Tb, loss, denom)
+        elif wb is not None:
+            wsum = xp.sum(wb)
+            J = model._add_l2(model._step_backward(Y, Tb, loss, tape, row_scale=wb / xp.maximum(
+                wsum, xp.full_like(wsum, self.tiny))), loss)
+        else:
+            J = model._add_l2(model._step_backward(Y, Tb, loss, tape), loss)
+        if self.clip:
+            self.clip(model.store)
+        return J
 
 
 @dataclasses.dataclass
@@ -296,35 +372,52 @@ def _spans(n: int, batch_size: int | None) -> _Spans:
     return _Spans(n, size, -(-n // size))
 
 
-def _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar) -> dict:
+def _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar, plan) -> dict:
     """One pass over the data; returns the epoch's logs. Two device reads: the
-    summed loss and metrics, and whether every weight is still finite."""
+    summed loss and metrics, and whether every weight is still finite.
+    ``order``: None (no shuffling), a permutation, or (indices, spans) of Poisson batches."""
     model, optimizer = run.model, run.optimizer
     xp = model.xp
     saved = _snapshot(model, optimizer)
+    dp_steps = None if plan.dp is None else plan.dp.steps
+    spans, n_used = batches.spans, batches.n_used
+    if isinstance(order, tuple):
+        order, spans = order
+        n_used = max(order.shape[0], 1)
     # the epoch's row order moves to the device once; each batch gathers its rows from it
     idx = None if order is None else _compat.from_host(xp, order, device=model.device)
+    w = plan.weight
     total, totals = 0.0, [0.0] * len(metric_objs)  # means, summed batch by batch (float16 never overflows)
+    wtotal = 0.0
     try:
-        for b, (start, stop) in enumerate(batches.spans):
+        for b, (start, stop) in enumerate(spans):
             Xb, Tb = _rows(xp, X, idx, start, stop), _rows(xp, T, idx, start, stop)
             Y, tape = model._step_forward(Xb)
             for i, m in enumerate(metric_objs):  # before the loss, which may write over Y
-                totals[i] = totals[i] + m.total(Y, Tb, xp) * (1 / batches.n_used)
-            J = model._step_backward(Y, Tb, loss, tape)
+                totals[i] = totals[i] + m.total(Y, Tb, xp) * (1 / n_used)
+            wb = None if w is None else _rows(xp, w, idx, start, stop)
+            J = plan.grads(model, Y, tape, Tb, loss, wb)
             del Y
             optimizer.step(model)
-            total = total + J * ((stop - start) / batches.n_used)  # the batch's share of the epoch
+            if wb is None:
+                total = total + J * ((stop - start) / n_used)  # the batch's share of the epoch
+            else:  # the epoch's loss is sum w J_n / sum w too
+                wsum = xp.sum(wb)
+                total, wtotal = total + J * wsum, wtotal + wsum
             bar.batch(epoch, b)
-        epoch_loss = float(total)  # the one read of the epoch's numbers
+        epoch_loss = float(total if w is None else total / wtotal)  # the one read of the epoch's numbers
     except KeyboardInterrupt:  # maybe mid-update: back to the whole state before the epoch
         _restore(model, optimizer, saved)
+        if dp_steps is not None:
+            plan.dp.steps = dp_steps
         raise
     if not (math.isfinite(epoch_loss) and _all_finite(xp, model.parameters())):
-        b, what = _replay(model, optimizer, X, T, idx, loss, batches, saved)
+        b, what = _replay(model, optimizer, X, T, idx, loss, spans, saved, plan)
         _restore(model, optimizer, saved)
-        where = f"batch {b + 1} of {len(batches.spans)}" if b is not None else \
-            f"one of its {len(batches.spans)} batches (a replay did not reproduce it)"
+        if dp_steps is not None:
+            plan.dp.steps = dp_steps
+        where = f"batch {b + 1} of {len(spans)}" if b is not None else \
+            f"one of its {len(spans)} batches (a replay did not reproduce it)"
         raise TrainingDiverged(
             f"training diverged in epoch {epoch + 1}, {where}: {what}. The model and its "
             f"optimizer are back to their state before that epoch. Lower the learning rate "
@@ -424,16 +517,19 @@ def _rows(xp, A, idx, start, stop):
     return A[start:stop, ...] if idx is None else xp.take(A, idx[start:stop], axis=0)
 
 
-def _replay(model, optimizer, X, T, idx, loss, batches, saved):
+def _replay(model, optimizer, X, T, idx, loss, spans, saved, plan):
     """(batch index, what went wrong) of a diverged epoch, found by running it
     again, on the same batches, from ``saved`` with a check after every batch
     (the failure path only: one device read per batch). (None, ...) if the
     replay stays finite."""
     xp = model.xp
     _restore(model, optimizer, saved)
-    for b, (start, stop) in enumerate(batches.spans):
+    for b, (start, stop) in enumerate(spans):
         Xb, Tb = _rows(xp, X, idx, start, stop), _rows(xp, T, idx, start, stop)
-        J = float(model._value_and_grad(Xb, Tb, loss))
+        wb = None if plan.weight is None else _rows(xp, plan.weight, idx, start, stop)
+        Y, tape = model._step_forward(Xb)
+        J = float(plan.grads(model, Y, tape, Tb, loss, wb))
+        del Y
         if not math.isfinite(J):
             return b, f"the loss became {J}"
         optimizer.step(model)
@@ -482,11 +578,12 @@ def _predict(model, X, batch_size):
 
 
 def evaluate(model, X, T, loss=None, metrics: Sequence = ("accuracy",),
-             batch_size: int | None = None, comm: Any = None) -> dict[str, float]:
+             batch_size: int | None = None, sample_weight: Any = None, comm: Any = None) -> dict[str, float]:
     """``{"loss": J, metric: value, ...}`` on X (N, n_in) and T as Python floats;
     ``loss=None`` leaves J out. T is checked against the loss and every metric first.
     With no ``batch_size`` the rows go in blocks of :func:`block_rows`, each block's
     loss and metric sums added up, so the extra memory does not grow with N.
+    ``sample_weight`` (N,) >= 0: the loss and every metric are weighted means over rows.
     With a communicator (nnbackprop.distributed) of more than one rank, X and T
     are this rank's shard and the figures are those of all shards together, the
     same on every rank."""
@@ -510,9 +607,19 @@ def evaluate(model, X, T, loss=None, metrics: Sequence = ("accuracy",),
         batch_ = None if batch_size is None else _positive_int("batch_size", batch_size)
         for name, A in (("X", X), ("T", T)):
             _refuse_not_finite(model.xp, name, A, "evaluating")
-        return loss_, metric_objs_, batch_
+        w_ = None
+        if sample_weight is not None:
+            if parallel:
+                raise ValueError(f"sample_weight is not yet supported with a communicator of {comm.size} ranks")
+            from .weights import check_weight
 
-    loss, metric_objs, batch_size = _agreed(comm, checks) if parallel else checks()
+            w, wsum = check_weight(sample_weight, X.shape[0], model.xp, model.device, model.dtype)
+            w_ = None if w is None else w / wsum
+        return loss_, metric_objs_, batch_, w_
+
+    loss, metric_objs, batch_size, weight = _agreed(comm, checks) if parallel else checks()
+    if weight is not None:
+        return _evaluate(model, X, T, loss, metric_objs, batch_size, weight=weight)
     if parallel:
         return _evaluate_shards(model, X, T, loss, metric_objs, batch_size, comm)
     if batch_size is None and X.shape[0] > block_rows(model):
@@ -552,14 +659,19 @@ def _evaluate_shards(model, X, T, loss, metric_objs, batch_size, comm) -> dict[s
     return {k: float(v) / float(sums[-1]) for k, v in zip(keys, sums[:-1])}
 
 
-def _evaluate(model, X, T, loss, metric_objs, batch_size) -> dict[str, float]:
+def _evaluate(model, X, T, loss, metric_objs, batch_size, weight=None) -> dict[str, float]:
+    """``weight``: the rows' w / sum w (N,), or None for plain means."""
     xp = model.xp
     Y = _predict(model, X, batch_size)
     out = {}
     if loss is not None:
-        out["loss"] = float(loss.value(Y, T, xp) + (model.l2_penalty(loss.l2) if loss.l2 else 0.0))
+        J = loss.value(Y, T, xp) if weight is None else loss.value_and_grad(Y, T, xp, row_scale=weight)[0]
+        out["loss"] = float(J + (model.l2_penalty(loss.l2) if loss.l2 else 0.0))
     for m in metric_objs:
-        out[m.name] = float(m.total(Y, T, xp)) / X.shape[0]
+        if weight is None:
+            out[m.name] = float(m.total(Y, T, xp)) / X.shape[0]
+        else:
+            out[m.name] = float(xp.sum(weight * m.rows(Y, T, xp)))
     return out
 
 

@@ -230,3 +230,27 @@ def test_early_stopping_holds_out_each_class_in_its_share(monkeypatch):
     lone = np.r_[y[:59], 3]  # a class of one row cannot be in both parts: a plain random split
     val = _held_out_classes(monkeypatch, clf, X[:60], lone)
     assert val.size == 12 and set(val.tolist()) <= {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("loss, name", [("squared_error", "mse"), ("huber", "huber"), ("absolute_error", "l1"),
+                                        ({"name": "pinball", "quantile": 0.9}, "pinball")])
+def test_regressor_loss_parameter(loss, name):
+    from nnbackprop.sklearn import MLPRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (300, 1))
+    y = X[:, 0] + rng.standard_normal(300) * 0.3
+    est = MLPRegressor((16,), activation="tanh", loss=loss, max_iter=60, random_state=0, learning_rate_init=0.02,
+                       dtype="float64").fit(X, y)
+    assert est.model_.loss.name == name and est.model_.loss.l2 == est.alpha
+    if name == "pinball":
+        assert 0.85 <= np.mean(y <= est.predict(X)) <= 0.95
+
+
+def test_regressor_bad_loss_is_refused_before_fitting():
+    from nnbackprop.sklearn import MLPRegressor
+
+    est = MLPRegressor(loss="poisson")
+    with pytest.raises(ValueError, match="loss='poisson' is not supported"):
+        est.fit(np.ones((4, 2)), np.ones(4))
+    assert not hasattr(est, "model_")
