@@ -5,9 +5,11 @@ array-api-strict and any other compatible namespace."""
 from . import activations, callbacks, init, losses, metrics, optim, schedules, training
 from ._mlp import mlp
 from .checkpoint import CheckpointError
+from .dropout import Dropout
 from .gradcheck import gradient_check
 from .layers import Dense, Layer
 from .model import Sequential, load
+from .norm import BatchNorm, LayerNorm
 from .training import History, TrainingDiverged
 
 __version__ = "0.1.0"
@@ -24,7 +26,7 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
-    "CheckpointError", "Dense", "History", "Layer", "Sequential", "TrainingDiverged", "activations",
-    "callbacks", "gradient_check", "init", "load", "losses", "metrics", "mlp", "optim", "schedules",
-    "training", "__version__",
+    "BatchNorm", "CheckpointError", "Dense", "Dropout", "History", "LayerNorm", "Layer", "Sequential",
+    "TrainingDiverged", "activations", "callbacks", "gradient_check", "init", "load", "losses", "metrics",
+    "mlp", "optim", "schedules", "training", "__version__",
 ]

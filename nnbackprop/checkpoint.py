@@ -5,6 +5,7 @@ Layout (every entry a plain array, readable with ``allow_pickle=False``)::
     __nnbackprop__      format marker and version, e.g. "nnbackprop-checkpoint/1"
     config              JSON: architecture, dtype, optimizer and loss config
     param/<i>.W, .b     weights, host float arrays in the model's dtype
+    buffer/<i>.<name>   non-trained state (BatchNorm's running statistics), where the model has any
     opt/<slot>/<k>      optimizer state, one array per parameter
 
 A save goes through :func:`atomic_write`: a temporary file beside the target,
@@ -45,8 +46,10 @@ def save(model: Any, path: str | os.PathLike) -> Path:
     arrays: dict[str, np.ndarray] = {}
     for name, p in model.named_parameters():
         arrays[f"param/{name}"] = _compat.to_host(p)
+    for name, b in model.named_buffers():
+        arrays[f"buffer/{name}"] = _compat.to_host(b)
     config = {"format": VERSION, "model": model.config(), "dtype": model.dtype_name,
-              "optimizer": None, "loss": None}
+              "optimizer": None, "loss": None, "rng": model.rng.bit_generator.state}
     opt = getattr(model, "optimizer", None)
     if opt is not None and opt.state is not None:
         state = opt.state_dict()
@@ -140,6 +143,26 @@ class Saved:
         optimizer = _optimizer(self.path, self.data, self.config, [tuple(p.shape) for _, p in named],
                                xp, dtype, device)
         return [_compat.from_host(xp, h, dtype, device) for h in host], optimizer
+
+    def restore_buffers(self, named: list[tuple[str, Any]], xp: Any, dtype: Any, device: Any) -> dict:
+        """The saved non-trained buffers of a model whose ``named_buffers()`` are
+        ``named`` (none before BatchNorm existed), checked and moved to ``xp``."""
+        return {name: _compat.from_host(xp, _array(self.path, self.data, f"buffer/{name}",
+                                                   f"buffer {name}", tuple(b.shape)), dtype, device)
+                for name, b in named}
+
+    @property
+    def rng_state(self) -> dict | None:
+        """The model's host generator as saved (None in checkpoints from before dropout)."""
+        state = self.config.get("rng")
+        if state is None:
+            return None
+        try:
+            np.random.PCG64().state = state  # what default_rng makes: the model's generator
+        except _CONTENT_ERRORS as exc:
+            raise CheckpointError(f"{self.path}: damaged generator state ({type(exc).__name__}: "
+                                  f"{exc})") from exc
+        return state
 
 
 def read(path: str | os.PathLike) -> Saved:

@@ -116,6 +116,10 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
         check_data(model, *validation_data, loss, metric_objs, names=("X_val", "T_val"))
 
     batches = _Batches(X.shape[0], batch_size, drop_last)
+    smallest = min(batches.spans[0][1] - batches.spans[0][0], batches.spans[-1][1] - batches.spans[-1][0])
+    if smallest < model.min_rows:
+        raise ValueError(f"a training batch of {smallest} row(s) is too small: this model needs at "
+                         f"least {model.min_rows} (BatchNorm); choose another batch_size or drop_last=True")
     model.optimizer, model.loss = optimizer, loss
     rng = np.random.default_rng(seed)
     run = Run(model, optimizer, History())
@@ -373,17 +377,21 @@ def _positive_int(name, v, allow_zero=False):
 
 
 def _snapshot(model, optimizer):
-    """Copies of the weights and optimizer state (the update may work in place)."""
+    """Copies of the weights, the non-trained buffers, the host generator's state
+    (dropout masks) and the optimizer state (the update may work in place)."""
     xp = model.xp
     params = [xp.asarray(p, copy=True) for p in model.parameters()]
-    return params, optimizer.snapshot() if hasattr(optimizer, "snapshot") else None
+    model_state = (dict(model.store.buffers), model.rng.bit_generator.state)  # buffers are rebound
+    return params, optimizer.snapshot() if hasattr(optimizer, "snapshot") else None, model_state
 
 
 def _restore(model, optimizer, saved):
     """Put back copies of the snapshot (which stays usable)."""
-    params, opt_state = saved
+    params, opt_state, (buffers, rng_state) = saved
     xp = model.xp
     model.store.assign([xp.asarray(p, copy=True) for p in params])
+    model.store.buffers.update(buffers)
+    model.rng.bit_generator.state = rng_state
     if opt_state is not None:
         optimizer.restore(opt_state)
 
