@@ -75,6 +75,10 @@ def make_parser() -> argparse.ArgumentParser:
     _data_args(t, default="digits")
     t.add_argument("--hidden", default="128,64", help="hidden layer sizes, e.g. 128,64 ('' for none)")
     t.add_argument("--activation", default="relu", help="hidden activation (relu, tanh, sigmoid, ...)")
+    t.add_argument("--norm", default="none", choices=["none", "layer", "batch"],
+                   help="a LayerNorm or BatchNorm after each hidden layer (default none)")
+    t.add_argument("--dropout", type=SHARE, default=0.0, metavar="P",
+                   help="dropout probability after each hidden layer, in [0, 1) (default 0: none)")
     t.add_argument("--loss", default="auto",
                    choices=["auto", "softmax_cross_entropy", "cross_entropy", "mse"],
                    help="auto: softmax cross-entropy for a class target, else MSE")
@@ -262,7 +266,9 @@ def cmd_train(args) -> int:
         y_fit = ((y - y_shift) / y_scale)[:, None]
 
     model = mlp([table.X.shape[1], *hidden, n_out], args.activation, xp=name, dtype=args.dtype,
-                seed=args.seed)
+                seed=args.seed, norm=None if args.norm == "none" else args.norm, dropout=args.dropout)
+    # a last batch too small for BatchNorm's statistics (1 row) is skipped each epoch
+    drop_last = 0 < len(tr) % args.batch_size < model.min_rows and len(tr) > args.batch_size
     xp, dev, dt = model.xp, model.device, model.dtype
     ydt = None if classify else dt
 
@@ -273,11 +279,13 @@ def cmd_train(args) -> int:
           + (f"{len(va)} validation / " if va.size else "") + f"{len(te)} test; "
           + (f"{n_out} classes" if classify else "regression"))
     print("model: " + "-".join(str(k) for k in [table.X.shape[1], *hidden, n_out])
-          + f" {args.activation}, {loss.name}, {args.optimizer} lr={args.lr:g}, batch {args.batch_size}, "
-          f"{args.dtype}")
+          + f" {args.activation}"
+          + (f", {args.norm} norm" if args.norm != "none" else "")
+          + (f", dropout {args.dropout:g}" if args.dropout else "")
+          + f", {loss.name}, {args.optimizer} lr={args.lr:g}, batch {args.batch_size}, {args.dtype}")
     start = time.perf_counter()
     hist = training.fit(model, *on_device(tr), loss=loss, optimizer=optimizer, epochs=args.epochs,
-                        batch_size=args.batch_size, seed=args.seed, metrics=metrics,
+                        batch_size=args.batch_size, drop_last=drop_last, seed=args.seed, metrics=metrics,
                         progress=not args.no_progress, validation_data=on_device(va) if va.size else None)
     took = time.perf_counter() - start
     last = "  ".join(f"{k} {v[-1]:.4g}" for k, v in hist.history.items())
