@@ -41,7 +41,7 @@ def _install_backend(session, spec):
 
 
 def _install_for(session, spec):
-    session.install("-e", ".[test,examples]")
+    session.install("-e", ".[test,examples,onnx]")
     _install_backend(session, spec)
 
 

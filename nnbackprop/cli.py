@@ -3,6 +3,7 @@
     nnbackprop train    [--data digits] [--hidden 128,64] ... [--out model.npz] [--plot curve.png]
     nnbackprop evaluate MODEL --data DATA [--split all|test]
     nnbackprop predict  MODEL INPUT.csv|.npz [--out preds.csv]
+    nnbackprop export   MODEL.npz MODEL.onnx   the network as an ONNX graph (extra "onnx")
     nnbackprop bench    one training step timed on every backend found
     nnbackprop info     versions, backends, devices
 
@@ -68,7 +69,7 @@ DTYPES = ("float16", "float32", "float64")
 
 def make_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="nnbackprop", description=__doc__.splitlines()[0], epilog=EPILOG)
-    sub = p.add_subparsers(dest="command", metavar="{train,evaluate,predict,bench,info}")
+    sub = p.add_subparsers(dest="command", metavar="{train,evaluate,predict,export,bench,info}")
     sub.required = True
 
     t = sub.add_parser("train", help="train a network on a data set, report test scores, save it")
@@ -108,6 +109,10 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("input", help="INPUT.csv (header row) or INPUT.npz (array X)")
     r.add_argument("--out", default=None, help="preds.csv or preds.npz (default: CSV on stdout)")
     _backend_args(r)
+
+    x = sub.add_parser("export", help="write a saved model as an ONNX graph (needs onnx installed)")
+    x.add_argument("model", help="checkpoint written by train (.npz)")
+    x.add_argument("out", help="ONNX file to write (.onnx)")
 
     b = sub.add_parser("bench", help="time one training step on every backend found")
     b.add_argument("--batch-size", type=COUNT, default=256)
@@ -404,6 +409,20 @@ def _fmt(v) -> str:
     return f"{v:.7g}" if isinstance(v, (float, np.floating)) else str(v)
 
 
+def cmd_export(args) -> int:
+    if not args.out.endswith(".onnx"):
+        raise UsageError(f"argument out: the ONNX file must end in .onnx, got {args.out!r}")
+    _check_output("out", args.out)
+    from . import onnx_export
+
+    onnx_export._onnx()  # missing onnx: say so before reading anything
+    model = load(args.model, xp="numpy")
+    path = model.to_onnx(args.out)
+    print(f"wrote {path}: {len(model.layers)} layers, {model.n_in} inputs -> {model.n_out} outputs, "
+          f"{model.dtype_name}, opset {onnx_export.OPSET}")
+    return 0
+
+
 def cmd_bench(args) -> int:
     print(f"one Adam training step, {args.features}-{args.hidden}-{args.hidden}-10 ReLU, batch "
           f"{args.batch_size}, {args.dtype}, mean of {args.steps} steps:")
@@ -418,5 +437,5 @@ def cmd_info(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
             "bench": cmd_bench, "info": cmd_info}

@@ -292,6 +292,13 @@ class Sequential:
         """Write weights, architecture, dtype and optimizer state to one ``.npz``."""
         return checkpoint.save(self, path)
 
+    def to_onnx(self, path: str | os.PathLike) -> Any:
+        """Write the network in its inference form as an ONNX graph (optional extra
+        ``onnx``); see :mod:`nnbackprop.onnx_export`."""
+        from . import onnx_export
+
+        return onnx_export.export(self, path)
+
     @classmethod
     def load(cls, path: str | os.PathLike, xp: Any = None, device: Any = None) -> Sequential:
         """Rebuild a model saved by :meth:`save` in namespace ``xp`` on ``device``.

@@ -10,7 +10,7 @@ import pytest
 
 import nnbackprop as nb
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="PyTorch autograd is the oracle of these tests")
 
 
 def _net(be, p=0.3, seed=4):
