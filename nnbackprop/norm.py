@@ -14,8 +14,17 @@ elementary steps): with G = dJ/dA * gamma and means over the same axis,
     dJ/dgamma = sum_rows(dJ/dA * Xhat),  dJ/dbeta = sum_rows(dJ/dA)           (n,)
     dJ/dX = rstd * (G - mean(G) - Xhat * mean(G * Xhat))                      (N, n)
 
+For BatchNorm the means run over the rows, where gamma is a constant, so
+mean_rows(G) = gamma dJ/dbeta / N and mean_rows(G * Xhat) = gamma dJ/dgamma / N:
+
+    dJ/dX = gamma * rstd * (dJ/dA - dJ/dbeta / N - Xhat * dJ/dgamma / N)
+
 BatchNorm at inference uses its running statistics instead of the batch's,
-so mu and rstd are constants and dJ/dX = G * rstd.
+so mu and rstd are constants and dJ/dX = dJ/dA * gamma * rstd.
+
+The arrays forward creates and dJ/dA are the model's own (see the Layer
+protocol): the expressions update them in place (``a -= b``; a new array where
+a namespace has immutable arrays).
 """
 
 from __future__ import annotations
@@ -47,17 +56,20 @@ def normalise(xp: Any, X: Any, axis: int, eps: float) -> tuple[Any, Any, Any, An
     """(Xhat, rstd, mu, var) of X over ``axis`` (1: each row, 0: each column); rstd,
     mu and the biased var keep that axis (length 1)."""
     mu = xp.mean(X, axis=axis, keepdims=True)
-    Xc = X - mu
+    Xc = X - mu  # a new array: Xhat, in place
     var = xp.mean(Xc * Xc, axis=axis, keepdims=True)
     rstd = 1.0 / xp.sqrt(var + eps)
-    return Xc * rstd, rstd, mu, var
+    Xc *= rstd
+    return Xc, rstd, mu, var
 
 
 def normalise_backward(xp: Any, G: Any, Xhat: Any, rstd: Any, axis: int) -> Any:
     """dJ/dX = rstd * (G - mean(G) - Xhat * mean(G * Xhat)), means over ``axis``."""
-    mG = xp.mean(G, axis=axis, keepdims=True)
     mGX = xp.mean(G * Xhat, axis=axis, keepdims=True)
-    return rstd * (G - mG - Xhat * mGX)
+    G -= xp.mean(G, axis=axis, keepdims=True)  # G is the caller's own
+    G -= Xhat * mGX
+    G *= rstd
+    return G
 
 
 class _Norm(Layer):
@@ -76,16 +88,19 @@ class _Norm(Layer):
         return {"gamma": np.ones(self.n_in), "beta": np.zeros(self.n_in)}
 
     def _affine(self, Xhat: Any, ctx: dict | None, rstd: Any, training: bool) -> Any:
+        """A = gamma * Xhat + beta, keeping Xhat and rstd for backward."""
         if ctx is not None:
             ctx["Xhat"], ctx["rstd"], ctx["training"] = Xhat, rstd, training
-        return Xhat * self.params["gamma"] + self.params["beta"]
+        A = Xhat * self.params["gamma"]
+        A += self.params["beta"]
+        return A
 
-    def _param_grads(self, dA: Any, Xhat: Any) -> Any:
-        """dJ/dgamma, dJ/dbeta into their views; returns G = dJ/dA * gamma."""
+    def _param_grads(self, dA: Any, Xhat: Any) -> tuple[Any, Any]:
+        """dJ/dgamma = sum_rows(dA * Xhat), dJ/dbeta = sum_rows(dA), into their views."""
         g = self.grads
         g["gamma"] = sum_rows(dA * Xhat, self.xp, out=g["gamma"])
         g["beta"] = sum_rows(dA, self.xp, out=g["beta"])
-        return dA * self.params["gamma"]
+        return g["gamma"], g["beta"]
 
 
 class LayerNorm(_Norm):
@@ -100,8 +115,11 @@ class LayerNorm(_Norm):
         return self._affine(Xhat, ctx, rstd, True)
 
     def backward(self, dA: Any, ctx: dict, ws: Workspace, *, input_grad: bool) -> Any:
-        G = self._param_grads(dA, ctx["Xhat"])
-        return normalise_backward(self.xp, G, ctx["Xhat"], ctx["rstd"], 1) if input_grad else None
+        self._param_grads(dA, ctx["Xhat"])
+        if not input_grad:
+            return None
+        dA *= self.params["gamma"]  # G, over dA (the model's own)
+        return normalise_backward(self.xp, dA, ctx["Xhat"], ctx["rstd"], 1)
 
     def config(self) -> dict:
         return {"type": "LayerNorm", "n": self.n_in, "eps": self.eps}
@@ -151,12 +169,15 @@ class BatchNorm(_Norm):
 
     def backward(self, dA: Any, ctx: dict, ws: Workspace, *, input_grad: bool) -> Any:
         Xhat, rstd = ctx["Xhat"], ctx["rstd"]
-        G = self._param_grads(dA, Xhat)
+        dgamma, dbeta = self._param_grads(dA, Xhat)
         if not input_grad:
             return None
-        if not ctx["training"]:
-            return G * rstd
-        return normalise_backward(self.xp, G, Xhat, rstd, 0)
+        if ctx["training"]:  # dA - dbeta / N - Xhat * dgamma / N, over dA (the model's own)
+            n_rows = dA.shape[0]
+            dA -= Xhat * (dgamma / n_rows)
+            dA -= dbeta / n_rows
+        dA *= self.params["gamma"] * rstd
+        return dA
 
     def config(self) -> dict:
         return {"type": "BatchNorm", "n": self.n_in, "eps": self.eps, "momentum": self.momentum}
