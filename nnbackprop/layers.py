@@ -110,7 +110,9 @@ class Layer:
         return {}
 
     def set_width(self, n: int) -> None:
-        raise TypeError(f"{type(self).__name__} has a fixed width")
+        """Take the width ``n`` of the neighbouring layers (for a layer whose ``n_in`` is None)."""
+        raise TypeError(f"{type(self).__name__} has no n_in: set n_in and n_out, or define set_width(n) "
+                        f"to take the width of its neighbours")
 
     def forward(self, X: Any, ctx: dict | None, ws: Workspace) -> Any:
         raise NotImplementedError

@@ -238,3 +238,11 @@ def test_checkpoints_from_before_still_load_and_a_missing_buffer_is_named(tmp_pa
     bad = _rewrite(bn.save(tmp_path / "bn.npz"), tmp_path / "bad.npz", drop_key="buffer/1.running_var")
     with pytest.raises(nb.CheckpointError, match=r"buffer 1.running_var is missing"):
         nb.load(bad)
+
+
+def test_a_user_layer_without_a_width_is_told_what_to_define():
+    class NoWidth(nb.Layer):
+        pass
+
+    with pytest.raises(TypeError, match=r"NoWidth has no n_in: set n_in and n_out, or define set_width"):
+        nb.Sequential([nb.Dense(3, 4), NoWidth()])
