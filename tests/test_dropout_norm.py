@@ -246,3 +246,16 @@ def test_a_user_layer_without_a_width_is_told_what_to_define():
 
     with pytest.raises(TypeError, match=r"NoWidth has no n_in: set n_in and n_out, or define set_width"):
         nb.Sequential([nb.Dense(3, 4), NoWidth()])
+
+
+def test_a_diverged_epoch_puts_back_the_running_statistics_and_the_generator(be):
+    X, T = _data(be)
+    model = _net(be)
+    model.fit(X, T, loss=CE, optimizer=nb.optim.SGD(0.01), epochs=1, batch_size=5, progress=False)
+    before = _host([b for _, b in model.named_buffers()], be)
+    rng_state = model.rng.bit_generator.state
+    with pytest.raises(nb.TrainingDiverged):
+        model.fit(X * 1e200, T, loss=CE, optimizer=nb.optim.SGD(1e300), epochs=1, batch_size=5, progress=False)
+    for a, b in zip(before, _host([b for _, b in model.named_buffers()], be), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert model.rng.bit_generator.state == rng_state
