@@ -41,7 +41,7 @@ def _install_backend(session, spec):
 
 
 def _install_for(session, spec):
-    session.install("-e", ".[test,examples,dp]")
+    session.install("-e", ".[test,examples,dp,onnx]")
     _install_backend(session, spec)
 
 

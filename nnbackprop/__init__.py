@@ -19,9 +19,11 @@ from . import (
 )
 from ._mlp import mlp
 from .checkpoint import CheckpointError
+from .dropout import Dropout
 from .gradcheck import gradient_check
 from .layers import Dense, Layer
 from .model import Sequential, load
+from .norm import BatchNorm, LayerNorm
 from .training import History, TrainingDiverged
 
 __version__ = "0.1.0"
@@ -38,7 +40,8 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
-    "CheckpointError", "Dense", "History", "Layer", "Sequential", "TrainingDiverged", "activations",
-    "callbacks", "clipping", "distributed", "gradient_check", "init", "load", "losses", "metrics", "mlp", "optim",
-    "per_example", "privacy", "schedules", "training", "weights", "__version__",
+    "BatchNorm", "CheckpointError", "Dense", "Dropout", "History", "LayerNorm", "Layer", "Sequential",
+    "TrainingDiverged", "activations", "callbacks", "clipping", "distributed", "gradient_check", "init", "load",
+    "losses", "metrics", "mlp", "optim", "per_example", "privacy", "schedules", "training", "weights",
+    "__version__",
 ]

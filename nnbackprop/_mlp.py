@@ -7,18 +7,25 @@ from typing import Any
 
 import numpy as np
 
+from .dropout import Dropout
 from .layers import Dense
 from .model import Sequential
+from .norm import BatchNorm, LayerNorm
+
+NORMS = {"layer": LayerNorm, "batch": BatchNorm}
 
 
 def mlp(sizes: Sequence[int], activation: Any = "relu", *, output: Any = "identity", init: Any = None,
-        xp: Any = None, dtype: Any = "float32", device: Any = None, seed: int | None = None) -> Sequential:
+        norm: str | None = None, dropout: float = 0.0, xp: Any = None, dtype: Any = "float32",
+        device: Any = None, seed: int | None = None) -> Sequential:
     """A :class:`Sequential` of Dense layers ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``.
 
     sizes       [n_in, hidden..., n_out], at least two positive integers
     activation  of every hidden layer (a name, config dict or Activation)
     output      of the last layer; "identity" gives logits or values
     init        of every layer; None picks He normal for relu/leaky_relu, else Glorot uniform
+    norm        None, "layer" or "batch": a LayerNorm or BatchNorm after each hidden layer
+    dropout     p of a Dropout after each hidden layer (after its norm); 0 adds none
     xp, dtype, device, seed   as for :class:`Sequential`
 
     ``mlp([64, 128, 10], "relu", seed=0)`` is ``Sequential([Dense(64, 128, "relu"),
@@ -26,8 +33,15 @@ def mlp(sizes: Sequence[int], activation: Any = "relu", *, output: Any = "identi
     """
     sizes = _checked(sizes)
     n_hidden = len(sizes) - 2
-    layers = [Dense(a, b, activation if i < n_hidden else output, init=init)
-              for i, (a, b) in enumerate(zip(sizes, sizes[1:]))]
+    if norm is not None and norm not in NORMS:
+        raise ValueError(f"mlp norm must be None, 'layer' or 'batch', got {norm!r}")
+    drop = Dropout(dropout)  # checks 0 <= p < 1
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(Dense(a, b, activation if i < n_hidden else output, init=init))
+        if i < n_hidden:
+            layers += [NORMS[norm](b)] if norm is not None else []
+            layers += [Dropout(drop.p)] if drop.p > 0 else []
     return Sequential(layers, xp=xp, dtype=dtype, device=device, seed=seed)
 
 

@@ -5,6 +5,7 @@ Layout (every entry a plain array, readable with ``allow_pickle=False``)::
     __nnbackprop__      format marker and version, e.g. "nnbackprop-checkpoint/1"
     config              JSON: architecture, dtype, optimizer, loss and fit-state config
     param/<i>.W, .b     weights, host float arrays in the model's dtype
+    buffer/<i>.<name>   non-trained state (BatchNorm's running statistics), where the model has any
     opt/<slot>/<k>      optimizer state, one array per parameter
     <extra>             optional JSON text a caller saves beside the model (the CLI's cli_meta)
 
@@ -38,7 +39,7 @@ import numpy as np
 from . import _compat, losses, optim
 from ._atomic import atomic_write
 from ._npzfile import Archive, ArchiveError
-from .layers import layer_from_config
+from .layers import layer_from_config, set_widths
 
 MARKER = "nnbackprop-checkpoint"
 VERSION = 1
@@ -70,8 +71,10 @@ def save(model: Any, path: str | os.PathLike, *, extra: dict[str, Any] | None = 
         arrays[key] = np.asarray(json.dumps(value))
     for name, p in model.named_parameters():
         arrays[f"param/{name}"] = _compat.to_host(p)
+    for name, b in model.named_buffers():
+        arrays[f"buffer/{name}"] = _compat.to_host(b)
     config = {"format": VERSION, "model": model.config(), "dtype": model.dtype_name,
-              "optimizer": None, "loss": None}
+              "optimizer": None, "loss": None, "rng": model.rng.bit_generator.state}
     opt = getattr(model, "optimizer", None)
     if opt is not None and opt.state is not None:
         state = opt.state_dict()
@@ -126,6 +129,26 @@ class Saved:
                                xp, dtype, device)
         return [_compat.from_host(xp, h, dtype, device) for h in host], optimizer
 
+    def restore_buffers(self, named: list[tuple[str, Any]], xp: Any, dtype: Any, device: Any) -> dict:
+        """The saved non-trained buffers of a model whose ``named_buffers()`` are
+        ``named`` (none before BatchNorm existed), checked and moved to ``xp``."""
+        return {name: _compat.from_host(xp, _array(self.path, self.data, f"buffer/{name}",
+                                                   f"buffer {name}", tuple(b.shape)), dtype, device)
+                for name, b in named}
+
+    @property
+    def rng_state(self) -> dict | None:
+        """The model's host generator as saved (None in checkpoints from before dropout)."""
+        state = self.config.get("rng")
+        if state is None:
+            return None
+        try:
+            np.random.PCG64().state = state  # what default_rng makes: the model's generator
+        except _CONTENT_ERRORS as exc:
+            raise CheckpointError(f"{self.path}: damaged generator state ({type(exc).__name__}: "
+                                  f"{exc})") from exc
+        return state
+
 
 def read(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES, allow_nonfinite: bool = False) -> Saved:
     """The checkpoint at ``path``, read and checked (see the module docstring); a file
@@ -141,9 +164,10 @@ def read(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES, allow_nonfinite
             raise CheckpointError(f"{path}: checkpoint format version {version}, this nnbackprop "
                                   f"reads version {VERSION}")
         config = _config(path, _text(path, z, "config", MAX_CONFIG_CHARS))
-        shapes = _architecture(path, config)
+        shapes, buffers = _architecture(path, config)
         loss = _loss(path, config)
         need = {f"param/{name}": (f"parameter {name}", shape) for name, shape in shapes}
+        need.update({f"buffer/{name}": (f"buffer {name}", shape) for name, shape in buffers})
         need.update(_optimizer_members(path, config, shapes))
         headers = {key: _member_header(path, z, key, what, shape) for key, (what, shape) in need.items()}
         total = sum(math.prod(shape) * dtype.itemsize for shape, dtype in headers.values())
@@ -305,26 +329,29 @@ def _config(path: Path, text: str) -> dict:
     return config
 
 
-def _architecture(path: Path, config: dict) -> list[tuple[str, tuple[int, ...]]]:
+def _architecture(path: Path, config: dict) -> tuple[list, list]:
     """The saved layer list, checked (a non-empty list of configs of known layer types,
     each layer's inputs the last one's outputs), as [(parameter name, shape)]: built
-    without any weights."""
+    without any weights, and [(buffer name, shape)] of its non-trained state."""
     specs = config["model"]["layers"]
     try:
         if not specs:
             raise ValueError(f"the layer list is {specs!r}")
         layers = [layer_from_config(c) for c in specs]
+        set_widths(layers)
         for i, (a, b) in enumerate(zip(layers, layers[1:])):
             if a.n_out != b.n_in:
                 raise ValueError(f"layer {i} gives {a.n_out} outputs but layer {i + 1} expects {b.n_in}")
         shapes = [(f"{i}.{k}", tuple(shape)) for i, layer in enumerate(layers)
                   for k, shape in layer.param_shapes().items()]
+        buffers = [(f"{i}.{k}", tuple(shape)) for i, layer in enumerate(layers)
+                   for k, shape in layer.buffer_shapes().items()]
     except _CONTENT_ERRORS as exc:
         raise CheckpointError(f"{path}: damaged architecture ({type(exc).__name__}: {_short(str(exc))})") from None
-    for name, shape in shapes:
+    for name, shape in shapes + buffers:
         if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in shape):
             raise CheckpointError(f"{path}: damaged architecture (parameter {name} has shape {shape})")
-    return shapes
+    return shapes, buffers
 
 
 def _loss(path: Path, config: dict) -> Any:

@@ -3,6 +3,7 @@
     nnbackprop train    [--data digits] [--hidden 128,64] ... [--out model.npz] [--plot curve.png]
     nnbackprop evaluate MODEL --data DATA [--split all|test]
     nnbackprop predict  MODEL INPUT.csv|.npz [--out preds.csv]
+    nnbackprop export   MODEL.npz MODEL.onnx   the network as an ONNX graph (extra "onnx")
     nnbackprop bench    one training step timed on every backend found
     nnbackprop info     versions, backends, devices
 
@@ -69,13 +70,17 @@ DTYPES = ("float16", "float32", "float64")
 
 def make_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="nnbackprop", description=__doc__.splitlines()[0], epilog=EPILOG)
-    sub = p.add_subparsers(dest="command", metavar="{train,evaluate,predict,bench,info}")
+    sub = p.add_subparsers(dest="command", metavar="{train,evaluate,predict,export,bench,info}")
     sub.required = True
 
     t = sub.add_parser("train", help="train a network on a data set, report test scores, save it")
     _data_args(t, default="digits")
     t.add_argument("--hidden", default="128,64", help="hidden layer sizes, e.g. 128,64 ('' for none)")
     t.add_argument("--activation", default="relu", help="hidden activation (relu, tanh, sigmoid, ...)")
+    t.add_argument("--norm", default="none", choices=["none", "layer", "batch"],
+                   help="a LayerNorm or BatchNorm after each hidden layer (default none)")
+    t.add_argument("--dropout", type=SHARE, default=0.0, metavar="P",
+                   help="dropout probability after each hidden layer, in [0, 1) (default 0: none)")
     t.add_argument("--loss", default="auto",
                    choices=["auto", "softmax_cross_entropy", "cross_entropy", "mse", "huber", "l1", "pinball"],
                    help="auto: softmax cross-entropy for a class target, else MSE; huber, l1 and pinball "
@@ -118,6 +123,10 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("input", help="INPUT.csv (header row) or INPUT.npz (array X)")
     r.add_argument("--out", default=None, help="preds.csv or preds.npz (default: CSV on stdout)")
     _backend_args(r)
+
+    x = sub.add_parser("export", help="write a saved model as an ONNX graph (needs onnx installed)")
+    x.add_argument("model", help="checkpoint written by train (.npz)")
+    x.add_argument("out", help="ONNX file to write (.onnx)")
 
     b = sub.add_parser("bench", help="time one training step on every backend found")
     b.add_argument("--batch-size", type=COUNT, default=256)
@@ -312,7 +321,9 @@ def _train(args, comm) -> int:
         y_fit = ((y - y_shift) / y_scale)[:, None]
 
     model = mlp([table.X.shape[1], *hidden, n_out], args.activation, xp=name, dtype=args.dtype,
-                seed=args.seed)
+                seed=args.seed, norm=None if args.norm == "none" else args.norm, dropout=args.dropout)
+    # a last batch too small for BatchNorm's statistics (1 row) is skipped each epoch
+    drop_last = 0 < len(tr) % args.batch_size < model.min_rows and len(tr) > args.batch_size
     xp, dev, dt = model.xp, model.device, model.dtype
     ydt = None if classify else dt
 
@@ -323,14 +334,16 @@ def _train(args, comm) -> int:
           + (f"{len(va)} validation / " if va.size else "") + f"{len(te)} test; "
           + (f"{n_out} classes" if classify else "regression"))
     print("model: " + "-".join(str(k) for k in [table.X.shape[1], *hidden, n_out])
-          + f" {args.activation}, {loss.name}, {args.optimizer} lr={args.lr:g}, batch {args.batch_size}, "
-          f"{args.dtype}")
+          + f" {args.activation}"
+          + (f", {args.norm} norm" if args.norm != "none" else "")
+          + (f", dropout {args.dropout:g}" if args.dropout else "")
+          + f", {loss.name}, {args.optimizer} lr={args.lr:g}, batch {args.batch_size}, {args.dtype}")
     start = time.perf_counter()
     if comm is not None:  # this rank's share of the training and validation rows
         print(f"data-parallel: {comm.size} ranks, batch {args.batch_size} per rank")
         tr, va = tr[comm.rank::comm.size], va[comm.rank::comm.size]
     hist = training.fit(model, *on_device(tr), loss=loss, optimizer=optimizer, epochs=args.epochs,
-                        batch_size=args.batch_size, seed=args.seed, metrics=metrics,
+                        batch_size=args.batch_size, drop_last=drop_last, seed=args.seed, metrics=metrics,
                         progress=not args.no_progress and (comm is None or comm.rank == 0),
                         validation_data=on_device(va) if va.size else None, dp=dp, comm=comm)
     took = time.perf_counter() - start
@@ -514,6 +527,20 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def cmd_export(args) -> int:
+    if not args.out.endswith(".onnx"):
+        raise UsageError(f"argument out: the ONNX file must end in .onnx, got {args.out!r}")
+    _check_output("out", args.out)
+    from . import onnx_export
+
+    onnx_export._onnx()  # missing onnx: say so before reading anything
+    model = load(args.model, xp="numpy")
+    path = model.to_onnx(args.out)
+    print(f"wrote {path}: {len(model.layers)} layers, {model.n_in} inputs -> {model.n_out} outputs, "
+          f"{model.dtype_name}, opset {onnx_export.OPSET}")
+    return 0
+
+
 def cmd_bench(args) -> int:
     print(f"one Adam training step, {args.features}-{args.hidden}-{args.hidden}-10 ReLU, batch "
           f"{args.batch_size}, {args.dtype}, mean of {args.steps} steps:")
@@ -528,5 +555,5 @@ def cmd_info(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
             "bench": cmd_bench, "info": cmd_info}

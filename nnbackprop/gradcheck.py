@@ -20,11 +20,16 @@ from . import _compat
 from .model import Sequential
 
 
-def gradient_check(model: Sequential, loss: Any, X: Any, T: Any, eps: float = 1e-6) -> float:
+def gradient_check(model: Sequential, loss: Any, X: Any, T: Any, eps: float = 1e-6, *,
+                   training: bool = True) -> float:
     """Largest relative error between backprop and central differences.
 
     Runs in float64 where the backend has it (on a copy: ``model`` is left as
     it was), otherwise in the model's dtype. X (N, n_in); T as ``loss`` wants.
+    ``training=True`` checks the function a training step differentiates (batch
+    statistics; one dropout mask, the same for every probe: the copy's host
+    generator is put back to one state before each forward); ``False`` the
+    inference function (running statistics, no dropout).
     """
     model.check_input(X)
     model.check_target(T, loss, n_rows=X.shape[0])
@@ -34,15 +39,20 @@ def gradient_check(model: Sequential, loss: Any, X: Any, T: Any, eps: float = 1e
     params = [_compat.to_host(p).astype(np.float64) for p in model.parameters()]
     on_device = [_compat.from_host(xp, p, m.dtype, m.device) for p in params]
     m.store.assign(on_device)
+    m.store.buffers.update({k: xp.astype(b, m.dtype) for k, b in model.named_buffers()})
+    mask_state = model.rng.bit_generator.state
     X = xp.astype(X, m.dtype)
     if xp.isdtype(T.dtype, "real floating"):
         T = xp.astype(T, m.dtype)
 
-    m._value_and_grad(X, T, loss)
+    m.rng.bit_generator.state = mask_state
+    m._value_and_grad(X, T, loss, training)
     analytic = [_compat.to_host(g).astype(np.float64) for g in m.gradients()]
 
     def J() -> float:
-        return float(loss.value(m.predict(X), T, xp) + m.l2_penalty(loss.l2))
+        m.rng.bit_generator.state = mask_state  # the same mask at every probe
+        Y = m._forward(X, None, m._fresh, training)
+        return float(loss.value(Y, T, xp) + m.l2_penalty(loss.l2))
 
     worst = 0.0
     for k, p in enumerate(params):

@@ -55,7 +55,11 @@ class Layer:
         NumPy arrays of those shapes; the model moves them to its namespace.
     ``forward(X, ctx, ws) -> A``
         A (N, n_out) for X (N, n_in). ``ctx`` is a dict for what backward will
-        need (None when no backward follows: prediction); ``ws`` gives buffers.
+        need (None when no backward follows: prediction); ``ws`` gives buffers,
+        the pass's mode ``ws.training`` (True in ``fit``, ``train_step`` and
+        ``forward(X, training=True)``; False in ``predict``, ``evaluate`` and a
+        plain ``forward``) and ``ws.rng``, the model's seeded host generator
+        (what a random layer such as Dropout draws from).
     ``backward(dA, ctx, ws, *, input_grad) -> dJ/dX or None``
         from dJ/dA (N, n_out): writes the gradient of each parameter into
         ``self.grads[name]`` (in place where it can, or by assigning a new array)
@@ -73,15 +77,29 @@ class Layer:
         ``per_example_sq_norms`` and ``weighted_backward`` (see Dense), which
         per-example gradient norms and DP-SGD use; every other layer (one that
         mixes rows, as batch normalisation does) is refused there.
+    ``buffer_shapes() -> {name: shape}``, ``init_buffers() -> {name: host array}``
+        non-trained state (BatchNorm's running statistics; default none): saved
+        in checkpoints and moved by ``.to()``, never touched by an optimizer.
+        ``self.buffers[name]`` is the live array; a layer updates it by
+        assigning a new array.
+    ``min_rows``
+        the fewest rows a training batch may have (BatchNorm: 2); ``fit`` and
+        ``train_step`` refuse smaller batches before any change.
+
+    A layer whose width follows its neighbours (Dropout) leaves ``n_in`` and
+    ``n_out`` None: the model sets both to the width of the layer before it
+    (after it, for a first layer) through ``set_width(n)``.
 
     Once the layer is in a model, ``self.xp``, ``self.dtype``, ``self.device``,
-    ``self.params`` and ``self.grads`` (by name: the model's live arrays) are set.
+    ``self.params``, ``self.grads`` and ``self.buffers`` (by name: the model's
+    live arrays) are set.
     """
 
     n_in: int
     n_out: int
     decay: ClassVar[tuple[str, ...]] = ()
     per_example_separable: ClassVar[bool] = False
+    min_rows: ClassVar[int] = 1
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -92,6 +110,17 @@ class Layer:
 
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return {}
+
+    def buffer_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def init_buffers(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def set_width(self, n: int) -> None:
+        """Take the width ``n`` of the neighbouring layers (for a layer whose ``n_in`` is None)."""
+        raise TypeError(f"{type(self).__name__} has no n_in: set n_in and n_out, or define set_width(n) "
+                        f"to take the width of its neighbours")
 
     def forward(self, X: Any, ctx: dict | None, ws: Workspace) -> Any:
         raise NotImplementedError
@@ -109,9 +138,10 @@ class Layer:
         return cls(**{k: v for k, v in config.items() if k != "type"})
 
     # set by the model -------------------------------------------------------------
-    def _bind(self, xp: Any, dtype: Any, device: Any, params: Any, grads: Any) -> None:
+    def _bind(self, xp: Any, dtype: Any, device: Any, params: Any, grads: Any,
+              buffers: Any = None) -> None:
         self.xp, self.dtype, self.device = xp, dtype, device
-        self.params, self.grads = params, grads
+        self.params, self.grads, self.buffers = params, grads, buffers
 
     def set_param(self, name: str, value: Any) -> None:
         """Replace parameter ``name`` by a copy of ``value`` (same shape, namespace,
@@ -159,10 +189,15 @@ class Workspace:
     a step allocates nothing. ``reuse=False`` (public calls, whose results the
     caller keeps) and namespaces the library cannot write: always None, and the
     layer's operation makes a new array.
+
+    ``training`` (the pass's mode) and ``rng`` (the model's seeded host
+    generator) are set by the model before each pass.
     """
 
-    def __init__(self, xp: Any, dtype: Any, device: Any, reuse: bool):
+    def __init__(self, xp: Any, dtype: Any, device: Any, reuse: bool, rng: Any = None):
         self.xp, self.dtype, self.device = xp, dtype, device
+        self.training = False
+        self.rng = rng
         probe = xp.zeros((1,), dtype=dtype, device=device)
         self.reuse = reuse and _compat.writer(probe) is not None
         self._own: dict = {}
@@ -351,3 +386,18 @@ class Dense(Layer):
 
     def __repr__(self) -> str:
         return f"Dense({self.n_in}, {self.n_out}, activation={self.activation.name!r})"
+
+
+def set_widths(layers: list[Layer]) -> None:
+    """Give each layer whose width follows its neighbours (``n_in`` None: Dropout)
+    the width of the layer before it, or after it for a first layer."""
+    for i, layer in enumerate(layers):
+        if getattr(layer, "n_in", None) is not None:
+            continue
+        before = [la.n_out for la in layers[:i] if getattr(la, "n_out", None) is not None]
+        after = [la.n_in for la in layers[i + 1:] if getattr(la, "n_in", None) is not None]
+        width = before[-1] if before else (after[0] if after else None)
+        if width is None:
+            raise ValueError(f"layer {i} ({type(layer).__name__}) takes its width from its "
+                             f"neighbours, but no layer of the model has a fixed width")
+        layer.set_width(width)

@@ -458,7 +458,7 @@ def check_float_target(loss_name, pred_shape, target, xp, dtype):
 
 def _refuse_last_activation(model, act_name, loss_name, why):
     last = model.layers[-1]
-    if last.activation.name == act_name:
+    if getattr(getattr(last, "activation", None), "name", None) == act_name:  # a layer may have none
         raise ValueError(f"{loss_name} on a last layer with activation={act_name!r}: {why}")
 
 

@@ -62,7 +62,8 @@ class Accuracy(Metric):
     def for_model(self, model):
         if self.threshold is not None or model.n_out != 1:
             return self
-        return Accuracy(0.5 if model.layers[-1].activation.name == "sigmoid" else 0.0)
+        last = getattr(getattr(model.layers[-1], "activation", None), "name", None)  # a layer may have none
+        return Accuracy(0.5 if last == "sigmoid" else 0.0)
 
     def check(self, pred_shape, target, xp, dtype):
         n, c = pred_shape

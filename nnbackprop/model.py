@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import _compat, checkpoint, training
-from .layers import Layer, Workspace, check_param, layer_from_config
+from .layers import Layer, Workspace, check_param, layer_from_config, set_widths
 from .store import ParamStore
 
 _SPENT = "spent"  # the tape after a training step or a backward consumed it
@@ -55,6 +55,7 @@ class Sequential:
             if not isinstance(layer, Layer):
                 raise TypeError(f"layer {i} must be an nnbackprop Layer (Dense, or a subclass of "
                                 f"nb.Layer), got {type(layer).__name__}")
+        set_widths(layers)
         for i, (a, b) in enumerate(zip(layers, layers[1:])):
             if a.n_out != b.n_in:
                 raise ValueError(
@@ -70,28 +71,38 @@ class Sequential:
         self.layers = layers
         rng = np.random.default_rng(seed)
         initial = [_initial_params(i, layer, rng) for i, layer in enumerate(layers)]
+        self.rng = rng  # the same stream goes on: dropout masks come from it
         self._build([_compat.from_host(self.xp, h, self.dtype, self.device)
-                     for values in initial for h in values.values()])
+                     for values in initial for h in values.values()],
+                    buffers=[_compat.from_host(self.xp, np.asarray(h, dtype=np.float64), self.dtype,
+                                               self.device)
+                             for layer in layers for h in layer.init_buffers().values()])
         self.optimizer = None  # set by fit, saved with the model
         self.loss = None
         self.fit_state = None  # fit's shuffling state, saved with the optimizer (resume)
 
-    def _build(self, params: list, grads: list | None = None) -> None:
-        """Lay out the store for ``params`` (and ``grads``) in this model's namespace,
-        bind every layer to its entries, and start with no tape and empty buffers."""
+    def _build(self, params: list, grads: list | None = None, buffers: list | None = None) -> None:
+        """Lay out the store for ``params`` (and ``grads``, and the non-trained
+        ``buffers``) in this model's namespace, bind every layer to its entries,
+        and start with no tape and empty workspaces."""
         entries = [(f"{i}.{k}", tuple(shape), k in layer.decay)
                    for i, layer in enumerate(self.layers) for k, shape in layer.param_shapes().items()]
-        self.store = ParamStore(self.xp, entries, self.dtype, self.device)
+        kept = [(f"{i}.{k}", tuple(shape))
+                for i, layer in enumerate(self.layers) for k, shape in layer.buffer_shapes().items()]
+        self.store = ParamStore(self.xp, entries, self.dtype, self.device, buffers=kept)
         self.store.assign(params)
+        for (name, _), b in zip(kept, buffers or ()):
+            self.store.buffers[name] = b
         if grads is not None:
             for name, g in zip(self.store.names, grads):
                 self.store.grads[name] = g
             self.store.settle_grads()
         for i, layer in enumerate(self.layers):
-            layer._bind(self.xp, self.dtype, self.device, *self.store.scope(f"{i}."))
+            layer._bind(self.xp, self.dtype, self.device, *self.store.scope(f"{i}."),
+                        self.store.buffer_scope(f"{i}."))
         self._tape: tuple | str | None = None  # (rows, [ctx per layer]) of the last public forward
-        self._ws = Workspace(self.xp, self.dtype, self.device, reuse=True)  # the training step's
-        self._fresh = Workspace(self.xp, self.dtype, self.device, reuse=False)  # public calls'
+        self._ws = Workspace(self.xp, self.dtype, self.device, reuse=True, rng=self.rng)  # the step's
+        self._fresh = Workspace(self.xp, self.dtype, self.device, reuse=False, rng=self.rng)  # public
 
     @classmethod
     def from_config(cls, config: dict, *, xp: Any = None, dtype: Any = "float32", device: Any = None,
@@ -116,18 +127,32 @@ class Sequential:
         return _compat.dtype_name(self.xp, self.dtype)
 
     # passes --------------------------------------------------------------------
-    def forward(self, X: Any) -> Any:
-        """Outputs (N, n_out) for inputs X (N, n_in); keeps what backward needs."""
+    def forward(self, X: Any, training: bool = False) -> Any:
+        """Outputs (N, n_out) for inputs X (N, n_in); keeps what backward needs.
+
+        ``training=False`` (the default, as in ``predict``): inference, e.g.
+        BatchNorm normalises by its running statistics and Dropout passes X on.
+        ``training=True`` (as ``fit`` and ``train_step`` do): batch statistics,
+        which also update the running ones, and a fresh dropout mask from the
+        model's seeded generator. :meth:`backward` differentiates whichever
+        function this forward computed.
+        """
         self.check_input(X)
+        if not isinstance(training, bool):
+            raise TypeError(f"training must be True or False, got {training!r}")
+        if training:
+            self._check_batch(X)
         tape: list = []
-        Y = self._forward(X, tape, self._fresh)
+        Y = self._forward(X, tape, self._fresh, training)
         self._tape = (X.shape[0], tape)
         return _unshared(Y, tape[-1], self.xp)
 
     __call__ = forward
 
-    def _forward(self, X: Any, tape: list | None, ws: Workspace) -> Any:
-        """Every layer's forward; with a ``tape``, one ctx per layer for backward."""
+    def _forward(self, X: Any, tape: list | None, ws: Workspace, training: bool = False) -> Any:
+        """Every layer's forward in the mode ``training``; with a ``tape``, one ctx
+        per layer for backward."""
+        ws.training = training
         A = X
         for layer in self.layers:
             ctx = None if tape is None else {}
@@ -176,26 +201,41 @@ class Sequential:
 
     def value_and_grad(self, X: Any, T: Any, loss: Any) -> Any:
         """J of ``loss`` on (X, T) plus its L2 penalty; fills every gradient.
+        The forward runs in training mode, as in :meth:`train_step`.
 
         Checks X and T first, their values included (a device read); returns J
         as a 0-d array. Consumes the forward pass: call :meth:`forward` again
         before a :meth:`backward` of your own.
         """
         self.check_input(X)
-        _check_rows(X)
+        self._check_batch(X)
         self.check_target(T, loss, n_rows=X.shape[0])
         return self._value_and_grad(X, T, loss)
 
-    def _value_and_grad(self, X: Any, T: Any, loss: Any) -> Any:
-        Y, tape = self._step_forward(X)
+    def _value_and_grad(self, X: Any, T: Any, loss: Any, training: bool = True) -> Any:
+        Y, tape = self._step_forward(X, training)
         return self._add_l2(self._step_backward(Y, T, loss, tape), loss)
 
-    def _step_forward(self, X: Any) -> tuple[Any, list]:
+    def _step_forward(self, X: Any, training: bool = True) -> tuple[Any, list]:
         """The training step's forward, into the reused buffers: (Y, its tape).
         Y is overwritten by the next step; nobody but the step may keep it."""
         self._tape = _SPENT  # a training step ends what the last public forward kept
         tape: list = []
-        return self._forward(X, tape, self._ws), tape
+        return self._forward(X, tape, self._ws, training), tape
+
+    @property
+    def min_rows(self) -> int:
+        """The fewest rows a training batch may have (2 with a BatchNorm, else 1)."""
+        return max(layer.min_rows for layer in self.layers)
+
+    def _check_batch(self, X: Any, name: str = "X") -> None:
+        """Refuse a training batch with fewer rows than every layer needs."""
+        _check_rows(X, name)
+        need = self.min_rows
+        if X.shape[0] < need:
+            who = next(type(la).__name__ for la in self.layers if la.min_rows == need)
+            raise ValueError(f"{name} has {X.shape[0]} row(s) but a training batch through {who} "
+                             f"needs at least {need}")
 
     def _step_backward(self, Y: Any, T: Any, loss: Any, tape: list, row_scale: Any = None) -> Any:
         """J of the loss's data term, and its gradients, from Y (N, n_out) of
@@ -245,7 +285,7 @@ class Sequential:
         here gives a meaningless step, never an error.
         """
         self.check_input(X)
-        _check_rows(X)
+        self._check_batch(X)
         self.check_target_kind(T, loss, n_rows=X.shape[0])
         J = self._value_and_grad(X, T, loss)
         optimizer.step(self)
@@ -270,6 +310,13 @@ class Sequential:
             comm.barrier()
         return out
 
+    def to_onnx(self, path: str | os.PathLike) -> Any:
+        """Write the network in its inference form as an ONNX graph (optional extra
+        ``onnx``); see :mod:`nnbackprop.onnx_export`."""
+        from . import onnx_export
+
+        return onnx_export.export(self, path)
+
     @classmethod
     def load(cls, path: str | os.PathLike, xp: Any = None, device: Any = None, *,
              max_bytes: int = checkpoint.MAX_BYTES, allow_nonfinite: bool = False) -> Sequential:
@@ -291,6 +338,10 @@ class Sequential:
         params, model.optimizer = saved.restore(model.named_parameters(), model.xp, model.dtype,
                                                 model.device)
         model.store.assign(params)
+        model.store.buffers.update(saved.restore_buffers(model.named_buffers(), model.xp, model.dtype,
+                                                         model.device))
+        if saved.rng_state is not None:
+            model.rng.bit_generator.state = saved.rng_state
         model.loss = saved.loss
         model.fit_state = saved.fit_state
         return model
@@ -307,11 +358,12 @@ class Sequential:
 
         params = [move(p) for p in self.parameters()]
         grads = [move(g) for g in self.gradients()] if self.store.has_grads else None
+        buffers = [move(b) for b in self.store.buffers.values()]
         opt = getattr(self, "optimizer", None)
         if opt is not None and opt.state is not None:
             opt.to(new_xp, new_device)
         self.xp, self.device, self.dtype = new_xp, new_device, dtype
-        self._build(params, grads)
+        self._build(params, grads, buffers)
         return self
 
     # checks --------------------------------------------------------------------
@@ -359,6 +411,11 @@ class Sequential:
         """``[("0.W", W0), ("0.b", b0), ("1.W", W1), ...]``: layer by layer, each
         layer's parameters in the order of its ``param_shapes()``."""
         return list(self.store.params.items())
+
+    def named_buffers(self) -> list[tuple[str, Any]]:
+        """``[("1.running_mean", m), ("1.running_var", v), ...]``: the non-trained state
+        (no optimizer touches it), layer by layer; the model's live arrays."""
+        return list(self.store.buffers.items())
 
     def parameters(self) -> list[Any]:
         """[W0, b0, W1, b1, ...]: the model's live arrays, not copies; the next

@@ -16,6 +16,9 @@ Parameters are validated at fit with scikit-learn's own rules and error type
 scikit-learn's ``train_test_split``, stratified for the classifier (a plain
 random split when a class has too few rows for both parts).
 
+``dropout``: p of a Dropout after every hidden layer (0, the default, adds none);
+scikit-learn's MLPs have no such parameter.
+
 Penalty: ``alpha`` is nnbackprop's ``l2``: J + alpha/2 sum ||W||^2 per batch
 (scikit-learn divides by the batch size; ours is the stronger, size-free form).
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 import copy
 import numbers
 import warnings
+from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -32,12 +36,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier as _SkMLP
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _compat, losses, optim, training
 from ._mlp import mlp
 from .callbacks import Callback
+from .layers import Dense
 from .model import Sequential
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -87,12 +93,13 @@ class _BaseMLP(BaseEstimator):
     # scikit-learn's own rules for the parameters we share, checked at fit as it does
     # (solver, xp and dtype are checked by _check_params)
     _parameter_constraints = {k: c for k, c in _SkMLP._parameter_constraints.items() if k in _SHARED}
+    _parameter_constraints["dropout"] = [Interval(Real, 0, 1, closed="left")]
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
                  batch_size="auto", learning_rate_init=0.001, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-                 xp=None, dtype="float32"):
+                 dropout=0.0, xp=None, dtype="float32"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -109,6 +116,7 @@ class _BaseMLP(BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.dropout = dropout
         self.xp = xp
         self.dtype = dtype
 
@@ -124,13 +132,13 @@ class _BaseMLP(BaseEstimator):
     def coefs_(self) -> list[np.ndarray]:
         """Weights per layer, NumPy (n_in, n_out) each."""
         check_is_fitted(self, "model_")
-        return [_compat.to_host(layer.W) for layer in self.model_.layers]
+        return [_compat.to_host(layer.W) for layer in self.model_.layers if isinstance(layer, Dense)]
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
         """Biases per layer, NumPy (n_out,) each."""
         check_is_fitted(self, "model_")
-        return [_compat.to_host(layer.b) for layer in self.model_.layers]
+        return [_compat.to_host(layer.b) for layer in self.model_.layers if isinstance(layer, Dense)]
 
     # the machinery -----------------------------------------------------------
     def _check_params(self):
@@ -177,6 +185,7 @@ class _BaseMLP(BaseEstimator):
         rs = check_random_state(self.random_state)
         if first:
             self.model_ = mlp([X.shape[1], *sizes, n_out], _ACTIVATIONS[self.activation], xp=xp,
+                              dropout=float(self.dropout),
                               dtype=self.dtype, device=_compat.device_of(X), seed=int(rs.randint(2**31 - 1)))
             self.n_iter_, self.t_ = 0, 0
             self.loss_curve_, self.best_loss_, self._no_improve = [], np.inf, 0
@@ -254,6 +263,7 @@ class _BaseMLP(BaseEstimator):
         if model is not None:
             state["_model_state"] = {"config": model.config(), "dtype": model.dtype_name,
                                      "xp": model.xp.__name__, "seed": model.seed,
+                                     "rng": model.rng.bit_generator.state,
                                      "params": [_compat.to_host(p).copy() for p in model.parameters()]}
         return state
 
@@ -266,6 +276,8 @@ class _BaseMLP(BaseEstimator):
                                            seed=saved["seed"])
             model.set_parameters([_compat.from_host(model.xp, p, model.dtype, model.device)
                                   for p in saved["params"]])
+            if "rng" in saved:  # the dropout masks go on where they were
+                model.rng.bit_generator.state = saved["rng"]
             self.model_ = model
 
 

@@ -17,6 +17,10 @@ copied into them, so the flat buffers always hold the model's numbers.
 Parameters that take the L2 penalty come first in the buffer, so the penalty's
 gradient is one operation over one slice. Elsewhere (array-api-strict, JAX)
 ``flat_params`` is None and every name has its own array, rebound on each update.
+
+Non-trained buffers (BatchNorm's running statistics) sit beside them in
+``store.buffers`` (by name, e.g. "1.running_mean"), outside the flat buffers:
+no optimizer, L2 term or gradient ever reaches them.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ class ParamStore:
     """Parameters ``params`` and gradients ``grads`` (dicts by name, in parameter order)."""
 
     def __init__(self, xp: Any, entries: Sequence[tuple[str, tuple[int, ...], bool]], dtype: Any,
-                 device: Any):
+                 device: Any, buffers: Sequence[tuple[str, tuple[int, ...]]] = ()):
         self.xp = xp
+        self.buffers = {name: xp.zeros(tuple(shape), dtype=dtype, device=device) for name, shape in buffers}
         self.names = [name for name, _, _ in entries]
         self.shapes = {name: tuple(shape) for name, shape, _ in entries}
         self.decaying = [name for name, _, decays in entries if decays]
@@ -153,6 +158,11 @@ class ParamStore:
         what a layer sees as ``self.params`` and ``self.grads``."""
         names = {n[len(prefix):]: n for n in self.names if n.startswith(prefix)}
         return Scope(self, self.params, names), Scope(self, self.grads, names)
+
+    def buffer_scope(self, prefix: str) -> Scope:
+        """The buffers under ``prefix``, by their short names: a layer's ``self.buffers``."""
+        names = {n[len(prefix):]: n for n in self.buffers if n.startswith(prefix)}
+        return Scope(self, self.buffers, names)
 
 
 class Scope:

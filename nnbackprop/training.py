@@ -140,6 +140,9 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
         if resume and parallel:
             raise ValueError("resume=True continues a one-process run; with a communicator of "
                              f"{comm.size} ranks start a new fit from the loaded model instead")
+        if parallel and model.named_buffers():
+            raise ValueError(f"layers with running statistics (BatchNorm) are not yet supported with a "
+                             f"communicator of {comm.size} ranks: each rank's batch statistics would differ")
         if parallel and (sample_weight is not None or class_weight is not None or clip_norm is not None
                          or clip_value is not None or dp is not None):
             raise ValueError("sample_weight, class_weight, clip_norm, clip_value and dp are not yet "
@@ -160,8 +163,13 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
             if len(val) != 2:
                 raise ValueError("validation_data must be a pair (X_val, T_val)")
             check_data(model, *val, loss_, metric_objs_, names=("X_val", "T_val"))
-        return (loss_, optimizer_, metric_objs_, epochs_, batch_, Xt, Tt, val,
-                _Batches(Xt.shape[0], batch_, drop_last), plan_)
+        batches_ = _Batches(Xt.shape[0], batch_, drop_last)
+        sp = batches_.spans
+        smallest = min(sp[0][1] - sp[0][0], sp[-1][1] - sp[-1][0])
+        if smallest < model.min_rows:
+            raise ValueError(f"a training batch of {smallest} row(s) is too small: this model needs at "
+                             f"least {model.min_rows} (BatchNorm); choose another batch_size or drop_last=True")
+        return loss_, optimizer_, metric_objs_, epochs_, batch_, Xt, Tt, val, batches_, plan_
 
     loss, optimizer, metric_objs, epochs, batch_size, X, T, validation_data, batches, plan = \
         _agreed(comm, checks) if parallel else checks()
@@ -744,17 +752,21 @@ def _positive_int(name, v, allow_zero=False):
 
 
 def _snapshot(model, optimizer):
-    """Copies of the weights and optimizer state (the update may work in place)."""
+    """Copies of the weights, the non-trained buffers, the host generator's state
+    (dropout masks) and the optimizer state (the update may work in place)."""
     xp = model.xp
     params = [xp.asarray(p, copy=True) for p in model.parameters()]
-    return params, optimizer.snapshot() if hasattr(optimizer, "snapshot") else None
+    model_state = (dict(model.store.buffers), model.rng.bit_generator.state)  # buffers are rebound
+    return params, optimizer.snapshot() if hasattr(optimizer, "snapshot") else None, model_state
 
 
 def _restore(model, optimizer, saved):
     """Put back copies of the snapshot (which stays usable)."""
-    params, opt_state = saved
+    params, opt_state, (buffers, rng_state) = saved
     xp = model.xp
     model.store.assign([xp.asarray(p, copy=True) for p in params])
+    model.store.buffers.update(buffers)
+    model.rng.bit_generator.state = rng_state
     if opt_state is not None:
         optimizer.restore(opt_state)
 

@@ -62,3 +62,16 @@ def test_xor_script_separates_the_classes():
 
     out = np.asarray(xor.main())
     assert list((out[:, 0] > 0.5).astype(int)) == [0, 1, 1, 0]
+
+
+def test_digits_small_runs_every_configuration_on_the_same_draws(be):
+    """The regularisation example (200 rows) on a short budget: every configuration
+    trains and scores; the figures in README come from its full run."""
+    pytest.importorskip("sklearn", reason="scikit-learn (the 'examples' extra) provides the digits set")
+    import digits_small
+
+    Xtr, ytr, Xva, yva = digits_small.split(0)
+    assert Xtr.shape == (200, 64) and Xva.shape == (1597, 64) and np.bincount(ytr).min() >= 19
+    results = digits_small.main(be.module, seeds=1, epochs=5, device=be.device, show=False)
+    assert list(results) == list(digits_small.CONFIGS)
+    assert all(0.6 < accs[0] <= 1.0 for accs in results.values()), results
