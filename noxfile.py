@@ -101,6 +101,12 @@ def bench(session):
     session.run("pytest", "benchmarks", "-p", "no:cacheprovider", f"--benchmark-json={out}",
                 "--benchmark-columns=median,iqr,rounds,iterations", "--benchmark-group-by=group",
                 *session.posargs)
+    try:  # data-parallel on loopback: mpiexec from the mpich wheels
+        session.install("-e", ".[mpi]")
+        session.run("python", "-m", "benchmarks.distributed", "benchmarks/results/distributed.json",
+                    "--sizes", os.environ.get("BENCH_SIZES", "tiny,medium,large"))
+    except CommandFailed:
+        session.warn("no MPI here: the data-parallel section of BENCHMARKS.md is left out")
     session.run("python", "-m", "benchmarks.report", out)
 
 

@@ -39,6 +39,15 @@ TARGETS = [
     ("`fit` over an epoch, per step / hand-written NumPy step over the same batches", None, None,
      {"tiny": 1.15}, "fit_epoch/numpy_hand_epoch"),
 ]
+# per-example work against a plain step of the same network (benchmarks/dp_pairs.py):
+# (label, case, limit or None for a reference row)
+DP_TARGETS = [
+    ("weighted step / plain step", "weighted", 1.05),
+    ("`clip_norm` step / plain step", "clipped", 1.05),
+    ("DP-SGD step / plain step", "dp", 1.50),
+    ("(reference, no target) DP-SGD clipping alone (noise 0) / plain step", "dp_clip", None),
+    ("(reference, no target) per-example clip-and-sum loop / plain step", "dp_loop", None),
+]
 # (label, interleaved pair): shown beside the targets, no limit
 REFERENCES = [
     ("PyTorch GEMM floor / PyTorch eager step", "gemm_floor_torch/torch_eager"),
@@ -350,6 +359,18 @@ def targets_section(ix: dict, rs: list[dict]) -> list[str]:
             if f:
                 lines.append(f"| (reference, no target) {label} / GEMM floor | {size} | — "
                              f"| {f['ratio']:.2f}× [{f['q1']:.2f}, {f['q3']:.2f}] | — | |")
+    dp = {r["size"]: r.get("pairs", {}) for r in rs if r.get("impl") == "dp_pairs"}
+    for label, key, limit in DP_TARGETS:
+        for size in _present(rs, "size"):
+            p = dp.get(size, {}).get(key)
+            if p is None:
+                continue
+            inter = f"{p['ratio']:.2f}× [{p['q1']:.2f}, {p['q3']:.2f}]"
+            if limit is None:
+                lines.append(f"| {label} | {size} | — | {inter} | — | |")
+            else:
+                mark = "met" if p["ratio"] <= limit else "**missed**"
+                lines.append(f"| {label} | {size} | ≤ {limit:.2f}× | {inter} | — | {mark} |")
     for label, key in REFERENCES:
         for size in _present(rs, "size"):
             p = pairs.get((size, key))

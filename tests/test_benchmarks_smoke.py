@@ -234,3 +234,34 @@ def test_bench_plan(size):
     spec = cases.Spec("nnbackprop", "step", "numpy", size, "float32", None)
     p = test_bench.plan(spec, case)
     assert p["rounds"] == conftest.ROUNDS[size] and p["iterations"] >= 1 and p["warmup_rounds"] >= 1
+
+
+def test_report_dp_rows():
+    data = _fake_results()
+    pair = {"ratio": 1.2, "q1": 1.1, "q3": 1.3, "median_a": 1.2, "median_b": 1.0, "rounds": 3}
+    data["benchmarks"].append({"name": "dp-tiny", "extra_info": {
+        "impl": "dp_pairs", "phase": "dp", "backend": "numpy", "size": "tiny", "dtype": "float32",
+        "pairs": {"weighted": {**pair, "ratio": 1.01}, "dp": {**pair, "ratio": 1.6},
+                  "dp_loop": {**pair, "ratio": 50.0}}},
+        "stats": {"median": 1.0, "iqr": 0.0, "rounds": 1, "iterations": 1}})
+    text = report.render(data)
+    assert "| weighted step / plain step | tiny | ≤ 1.05× | 1.01× [1.10, 1.30] | — | met |" in text
+    assert "| DP-SGD step / plain step | tiny | ≤ 1.50× | 1.60× [1.10, 1.30] | — | **missed** |" in text
+    assert "per-example clip-and-sum loop / plain step | tiny | — | 50.00× [1.10, 1.30]" in text
+
+
+def test_report_distributed_section():
+    """The loopback table, the target at the large size and the scaling model, from a
+    hand-made result: 2 ranks, an all-reduce of 1/10 of the step."""
+    f = {"params": 1000, "bytes": 4000, "rows_per_rank": 64, "compute": 0.008, "allreduce": 0.001,
+         "update": 0.001, "step": 0.01, "reps": 3}
+    dist = {"cores": 2, "runs": [{"ranks": 1, "sizes": {"large": {**f, "allreduce": 0.0, "step": 0.009}},
+                                  "bandwidth": {"bytes": 2**26, "seconds": 1e-6, "bus_GBps": None}},
+                                 {"ranks": 2, "sizes": {"large": f},
+                                  "bandwidth": {"bytes": 2**26, "seconds": 0.04, "bus_GBps": 1.68}}]}
+    text = "\n".join(report.distributed_section(dist))
+    assert "| large | 2 | 1,000 | 0.0 MiB | 8.00 ms | 1.00 ms | 1.00 ms | 10.00 ms | 10.0% | 12,800 |" in text
+    assert "on 2 ranks: 10.0%, met." in text
+    # ring all-reduce on 10 Gb/s, N = 8: 2 * 7/8 * 4000 B / 1.25e9 B/s = 5.6 µs against C = 9 ms
+    assert "| large | 10 Gb/s Ethernet | 8 | 6 µs | 9.00 ms (64 rows) | 100% | 1 |" in text
+    assert report.distributed_section(None) == []
