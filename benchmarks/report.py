@@ -48,6 +48,11 @@ DP_TARGETS = [
     ("(reference, no target) DP-SGD clipping alone (noise 0) / plain step", "dp_clip", None),
     ("(reference, no target) per-example clip-and-sum loop / plain step", "dp_loop", None),
 ]
+# BatchNorm (benchmarks/norm_pairs.py): (label, pair, {size: limit}); sizes without one are references
+NORM_TARGETS = [
+    ("Dense+ReLU+BatchNorm step / plain step", "batchnorm/plain", {"medium": 1.30}),
+    ("Dense+ReLU+BatchNorm step / PyTorch eager's, same network", "batchnorm/torch_bn", {"medium": 1.00}),
+]
 # (label, interleaved pair): shown beside the targets, no limit
 REFERENCES = [
     ("PyTorch GEMM floor / PyTorch eager step", "gemm_floor_torch/torch_eager"),
@@ -371,6 +376,19 @@ def targets_section(ix: dict, rs: list[dict]) -> list[str]:
             else:
                 mark = "met" if p["ratio"] <= limit else "**missed**"
                 lines.append(f"| {label} | {size} | ≤ {limit:.2f}× | {inter} | — | {mark} |")
+    norm = {r["size"]: r.get("pairs", {}) for r in rs if r.get("impl") == "norm_pairs"}
+    for label, key, limits in NORM_TARGETS:
+        for size in _present(rs, "size"):
+            p = norm.get(size, {}).get(key)
+            if p is None:
+                continue
+            inter = f"{p['ratio']:.2f}× [{p['q1']:.2f}, {p['q3']:.2f}]"
+            limit = limits.get(size)
+            if limit is None:
+                lines.append(f"| (reference, no target) {label} | {size} | — | {inter} | — | |")
+            else:
+                lines.append(f"| {label} | {size} | ≤ {limit:.2f}× | {inter} | — "
+                             f"| {'met' if p['ratio'] <= limit else '**missed**'} |")
     for label, key in REFERENCES:
         for size in _present(rs, "size"):
             p = pairs.get((size, key))

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks import cases, digits, memory, paired, peers, report, workloads
+from benchmarks import cases, digits, memory, norm_pairs, paired, peers, report, workloads
 
 TINY = cases.all_cases(sizes=("tiny",), dtypes=workloads.DTYPES)
 
@@ -265,3 +265,11 @@ def test_report_distributed_section():
     # ring all-reduce on 10 Gb/s, N = 8: 2 * 7/8 * 4000 B / 1.25e9 B/s = 5.6 µs against C = 9 ms
     assert "| large | 10 Gb/s Ethernet | 8 | 6 µs | 9.00 ms (64 rows) | 100% | 1 |" in text
     assert report.distributed_section(None) == []
+
+
+def test_norm_pairs_runs_once():
+    r = norm_pairs.measure("tiny", plan=(1, 2, 1))
+    assert "batchnorm/plain" in r["pairs"]
+    assert ("batchnorm/torch_bn" in r["pairs"]) != ("torch_bn" in r["skipped"])
+    for v in r["pairs"].values():
+        assert v["ratio"] == pytest.approx(v["median_a"] / v["median_b"])
