@@ -38,6 +38,11 @@ class Dropout(Layer):
                 or not math.isfinite(p) or not 0.0 <= p < 1.0:
             raise ValueError(f"Dropout p must be a number with 0 <= p < 1, got {p!r}")
         self.p = float(p)
+
+    @property
+    def draws_masks(self) -> bool:
+        """Whether training draws random masks from the model's generator (p > 0)."""
+        return self.p > 0.0
         self.n_in = self.n_out = None
         self.params = self.grads = None
 

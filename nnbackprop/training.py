@@ -140,6 +140,9 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
         if resume and parallel:
             raise ValueError("resume=True continues a one-process run; with a communicator of "
                              f"{comm.size} ranks start a new fit from the loaded model instead")
+        if parallel and any(getattr(la, "draws_masks", False) for la in model.layers):
+            raise ValueError(f"Dropout is not yet supported with a communicator of {comm.size} ranks: every "
+                             f"rank's copy of the model's generator would draw the same masks")
         if parallel and model.named_buffers():
             raise ValueError(f"layers with running statistics (BatchNorm) are not yet supported with a "
                              f"communicator of {comm.size} ranks: each rank's batch statistics would differ")

@@ -167,3 +167,29 @@ def test_cli_train_distributed(tmp_path):
     assert p.stdout.count("saved ") == 1 and "data-parallel: 2 ranks" in p.stdout
     assert sorted(x.name for x in tmp_path.iterdir()) == ["m.npz"]
     assert nb.load(out).n_in == 64
+
+
+class _TwoRanks(nb.distributed.LocalComm):
+    """A stand-in for rank 0 of 2 whose collectives sum only its own buffer: enough to
+    reach the checks every rank makes before any collective that moves data."""
+
+    size = 2
+
+
+@pytest.mark.parametrize("extra", [{"sample_weight": np.ones(40)}, {"clip_norm": 1.0}, {"resume": True}])
+def test_what_data_parallel_fit_does_not_do_yet_is_refused(extra):
+    X, y = dc.shard(dc.CASES["sgd_momentum"], 0)
+    m = dc.build(np)
+    before = dc.flat(m)
+    with pytest.raises(ValueError, match="communicator of 2 ranks"):
+        m.fit(X, y, loss="softmax_cross_entropy", optimizer="sgd", epochs=1, progress=False,
+              comm=_TwoRanks(), **extra)
+    np.testing.assert_array_equal(dc.flat(m), before)
+
+
+@pytest.mark.parametrize("layer", [lambda: nb.Dropout(0.3), lambda: nb.BatchNorm(dc.HIDDEN)])
+def test_layers_that_differ_per_rank_are_refused_with_a_communicator(layer):
+    m = nb.Sequential([nb.Dense(dc.N_IN, dc.HIDDEN, "relu"), layer(), nb.Dense(dc.HIDDEN, dc.N_OUT)], seed=0)
+    X, y = dc.shard(dc.CASES["sgd_momentum"], 0)
+    with pytest.raises(ValueError, match="communicator of 2 ranks"):
+        m.fit(X, y, loss="softmax_cross_entropy", optimizer="sgd", epochs=1, progress=False, comm=_TwoRanks())
