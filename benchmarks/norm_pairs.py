@@ -17,8 +17,8 @@ import nnbackprop as nb
 from nnbackprop import _compat
 
 from .paired import PLAN, interleave, summary
-from .peers import torch_eager
-from .workloads import LR, SIZES, Case, Unavailable, backend, host_data, nnbackprop_case
+from .peers import torch_eager, torch_step
+from .workloads import LR, SIZES, Case, Unavailable, backend, check_dtype, host_data, nnbackprop_case
 
 
 def _bn_case(size, dtype) -> Case:
@@ -34,29 +34,14 @@ def _bn_case(size, dtype) -> Case:
 
 
 def _torch_bn_case(size, dtype) -> Case:
-    spec, torch, sync = backend("torch")
-    from torch.nn import functional as F
-
-    dt = getattr(torch, dtype)
+    spec, torch, _ = backend("torch")
+    check_dtype(spec, dtype)
     mods = []
     for i, (a, b) in enumerate(zip(size.layers, size.layers[1:])):
         mods.append(torch.nn.Linear(a, b))
         if i < len(size.layers) - 2:
             mods += [torch.nn.ReLU(), torch.nn.BatchNorm1d(b)]
-    model = torch.nn.Sequential(*mods).to(dtype=dt)
-    opt = torch.optim.SGD(model.parameters(), lr=LR)
-    Xh, yh = host_data(size)
-    X, y = torch.as_tensor(Xh, dtype=dt), torch.as_tensor(yh)
-
-    def fn():
-        opt.zero_grad()
-        loss = F.cross_entropy(model(X), y)
-        loss.backward()
-        opt.step()
-        sync()
-        return loss.detach()
-
-    return Case(fn)
+    return torch_step(torch.nn.Sequential(*mods), size, dtype)
 
 
 def measure(size_name: str, dtype: str = "float32", plan: tuple | None = None) -> dict:

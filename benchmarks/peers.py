@@ -162,18 +162,26 @@ def per_example(size: Size, dtype: str) -> Case:
 # PyTorch eager ---------------------------------------------------------------------------
 def torch_eager(size: Size, dtype: str) -> Case:
     """``nn.Sequential`` of Linear/ReLU, ``F.cross_entropy``, ``optim.SGD``, on torch's default device."""
-    spec, torch, sync = backend("torch")
+    spec, torch, _ = backend("torch")
     check_dtype(spec, dtype)
-    from torch.nn import functional as F
-
-    dt = getattr(torch, dtype)
     dims = size.layers
     mods = []
     for i, (a, b) in enumerate(zip(dims, dims[1:])):
         mods.append(torch.nn.Linear(a, b))
         if i < len(dims) - 2:
             mods.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*mods).to(dtype=dt)
+    return torch_step(torch.nn.Sequential(*mods), size, dtype, {"impl": "torch_eager", "backend": "torch",
+                                                                "phase": "step"})
+
+
+def torch_step(model, size: Size, dtype: str, info: dict | None = None) -> Case:
+    """One eager training step of the torch module ``model`` on the size's batch:
+    ``F.cross_entropy``, ``backward``, ``torch.optim.SGD``."""
+    spec, torch, sync = backend("torch")
+    from torch.nn import functional as F
+
+    dt = getattr(torch, dtype)
+    model = model.to(dtype=dt)
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     Xh, yh = host_data(size)
     X = torch.as_tensor(Xh, dtype=dt)
@@ -187,8 +195,7 @@ def torch_eager(size: Size, dtype: str) -> Case:
         sync()
         return loss.detach()
 
-    return Case(fn, info={"impl": "torch_eager", "backend": "torch", "phase": "step",
-                          "torch_threads": torch.get_num_threads()})
+    return Case(fn, info={**(info or {}), "torch_threads": torch.get_num_threads()})
 
 
 # JAX jit ---------------------------------------------------------------------------------

@@ -39,19 +39,20 @@ TARGETS = [
     ("`fit` over an epoch, per step / hand-written NumPy step over the same batches", None, None,
      {"tiny": 1.15}, "fit_epoch/numpy_hand_epoch"),
 ]
-# per-example work against a plain step of the same network (benchmarks/dp_pairs.py):
-# (label, case, limit or None for a reference row)
-DP_TARGETS = [
-    ("weighted step / plain step", "weighted", 1.05),
-    ("`clip_norm` step / plain step", "clipped", 1.05),
-    ("DP-SGD step / plain step", "dp", 1.50),
-    ("(reference, no target) DP-SGD clipping alone (noise 0) / plain step", "dp_clip", None),
-    ("(reference, no target) per-example clip-and-sum loop / plain step", "dp_loop", None),
-]
-# BatchNorm (benchmarks/norm_pairs.py): (label, pair, {size: limit}); sizes without one are references
-NORM_TARGETS = [
-    ("Dense+ReLU+BatchNorm step / plain step", "batchnorm/plain", {"medium": 1.30}),
-    ("Dense+ReLU+BatchNorm step / PyTorch eager's, same network", "batchnorm/torch_bn", {"medium": 1.00}),
+# rows of other interleaved runs: (impl of the run, [(label, pair, {size: limit})]); a size
+# the run has but the dict lacks, or whose limit is None, is a reference row
+EXTRA_TARGETS = [
+    ("dp_pairs", [  # per-example work against a plain step of the same network (dp_pairs.py)
+        ("weighted step / plain step", "weighted", dict.fromkeys(SIZE_ORDER, 1.05)),
+        ("`clip_norm` step / plain step", "clipped", dict.fromkeys(SIZE_ORDER, 1.05)),
+        ("DP-SGD step / plain step", "dp", dict.fromkeys(SIZE_ORDER, 1.50)),
+        ("DP-SGD clipping alone (noise 0) / plain step", "dp_clip", {}),
+        ("per-example clip-and-sum loop / plain step", "dp_loop", {}),
+    ]),
+    ("norm_pairs", [  # BatchNorm (norm_pairs.py)
+        ("Dense+ReLU+BatchNorm step / plain step", "batchnorm/plain", {"medium": 1.30}),
+        ("Dense+ReLU+BatchNorm step / PyTorch eager's, same network", "batchnorm/torch_bn", {"medium": 1.00}),
+    ]),
 ]
 # (label, interleaved pair): shown beside the targets, no limit
 REFERENCES = [
@@ -364,31 +365,20 @@ def targets_section(ix: dict, rs: list[dict]) -> list[str]:
             if f:
                 lines.append(f"| (reference, no target) {label} / GEMM floor | {size} | — "
                              f"| {f['ratio']:.2f}× [{f['q1']:.2f}, {f['q3']:.2f}] | — | |")
-    dp = {r["size"]: r.get("pairs", {}) for r in rs if r.get("impl") == "dp_pairs"}
-    for label, key, limit in DP_TARGETS:
-        for size in _present(rs, "size"):
-            p = dp.get(size, {}).get(key)
-            if p is None:
-                continue
-            inter = f"{p['ratio']:.2f}× [{p['q1']:.2f}, {p['q3']:.2f}]"
-            if limit is None:
-                lines.append(f"| {label} | {size} | — | {inter} | — | |")
-            else:
-                mark = "met" if p["ratio"] <= limit else "**missed**"
-                lines.append(f"| {label} | {size} | ≤ {limit:.2f}× | {inter} | — | {mark} |")
-    norm = {r["size"]: r.get("pairs", {}) for r in rs if r.get("impl") == "norm_pairs"}
-    for label, key, limits in NORM_TARGETS:
-        for size in _present(rs, "size"):
-            p = norm.get(size, {}).get(key)
-            if p is None:
-                continue
-            inter = f"{p['ratio']:.2f}× [{p['q1']:.2f}, {p['q3']:.2f}]"
-            limit = limits.get(size)
-            if limit is None:
-                lines.append(f"| (reference, no target) {label} | {size} | — | {inter} | — | |")
-            else:
-                lines.append(f"| {label} | {size} | ≤ {limit:.2f}× | {inter} | — "
-                             f"| {'met' if p['ratio'] <= limit else '**missed**'} |")
+    for impl, targets in EXTRA_TARGETS:
+        got = {r["size"]: r.get("pairs", {}) for r in rs if r.get("impl") == impl}
+        for label, key, limits in targets:
+            for size in _present(rs, "size"):
+                p = got.get(size, {}).get(key)
+                if p is None:
+                    continue
+                inter = f"{p['ratio']:.2f}× [{p['q1']:.2f}, {p['q3']:.2f}]"
+                limit = limits.get(size)
+                if limit is None:
+                    lines.append(f"| (reference, no target) {label} | {size} | — | {inter} | — | |")
+                else:
+                    lines.append(f"| {label} | {size} | ≤ {limit:.2f}× | {inter} | — "
+                                 f"| {'met' if p['ratio'] <= limit else '**missed**'} |")
     for label, key in REFERENCES:
         for size in _present(rs, "size"):
             p = pairs.get((size, key))
