@@ -304,10 +304,14 @@ def test_pipeline_grid_search_and_calibration(namespace):
         grid = GridSearchCV(MLPClassifier(**kw), {"alpha": [1e-4, 1e-2], "solver": ["adam", "sgd"]},
                             cv=2, n_jobs=2).fit(X, y)
         assert set(grid.best_params_) == {"alpha", "solver"} and grid.best_score_ > 0.6
-        if namespace is None:  # CalibratedClassifierCV's own fitting is NumPy's
-            cal = CalibratedClassifierCV(MLPClassifier(**kw), cv=3).fit(X, y)
+        # scikit-learn's sigmoid and isotonic calibration are NumPy-only; its temperature
+        # scaling (scikit-learn >= 1.8) runs under dispatch
+        method = "sigmoid" if namespace is None else "temperature"
+        if method in str(CalibratedClassifierCV._parameter_constraints["method"]):
+            cal = CalibratedClassifierCV(MLPClassifier(**kw), cv=3, method=method).fit(X, y)
             P = cal.predict_proba(X)
-            np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-6)
-            assert cal.score(X, y) > 0.8
+            assert _compat.namespace_of(P) is _compat.namespace_of(X)
+            np.testing.assert_allclose(_compat.to_host(P).sum(axis=1), 1.0, rtol=1e-6)
+            assert cal.score(X, y) > 0.75
     est = clone(grid.best_estimator_)
     assert est.get_params() == grid.best_estimator_.get_params() and not hasattr(est, "model_")
