@@ -315,3 +315,35 @@ def test_pipeline_grid_search_and_calibration(namespace):
             assert cal.score(X, y) > 0.75
     est = clone(grid.best_estimator_)
     assert est.get_params() == grid.best_estimator_.get_params() and not hasattr(est, "model_")
+
+
+def _held_out_rows(n, random_state, strata, fraction):
+    """The early-stopping rows of a first fit: the estimator draws the network's seed from
+    its RandomState, then splits with scikit-learn's train_test_split."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import check_random_state
+
+    rs = check_random_state(random_state)
+    rs.randint(2**31 - 1)
+    return train_test_split(np.arange(n), stratify=strata, test_size=fraction, random_state=rs)[1]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_early_stopping_scores_as_scikit_learn_with_weights_and_several_outputs():
+    """The validation score is scikit-learn's: accuracy weighted by the held-out rows'
+    weights; R^2 averaged over outputs. The best epoch's weights are restored, so the
+    best score is the final model's score on the held-out rows (scikit-learn's metrics)."""
+    from sklearn.metrics import accuracy_score, r2_score
+
+    X, y = _data(200)
+    w = np.random.default_rng(2).uniform(0.0, 3.0, 200)
+    kw = dict(hidden_layer_sizes=(8,), early_stopping=True, validation_fraction=0.25, max_iter=30,
+              learning_rate_init=0.01, random_state=3)
+    clf = MLPClassifier(**kw).fit(X, y, sample_weight=w)
+    va = _held_out_rows(200, 3, y, 0.25)
+    assert clf.best_validation_score_ == pytest.approx(
+        accuracy_score(y[va], clf.predict(X[va]), sample_weight=w[va]), abs=1e-12)
+    Y = np.c_[X[:, 0] - X[:, 1], 10 * X[:, 2]]  # two outputs of different scales
+    reg = MLPRegressor(**kw).fit(X, Y)
+    va = _held_out_rows(200, 3, None, 0.25)
+    assert reg.best_validation_score_ == pytest.approx(r2_score(Y[va], reg.predict(X[va])), abs=1e-10)

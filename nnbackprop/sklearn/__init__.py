@@ -32,7 +32,9 @@ Where the arithmetic differs from scikit-learn's by design:
   logistic unit); with three classes or more the networks are the same.
 - ``n_iter_`` counts epochs over all fits of a warm start (scikit-learn 1.9 counts
   those of the last fit).
-- The validation score of early stopping ignores sample weights.
+- With sample weights the loss curve is the weighted mean over the epoch's rows
+  (scikit-learn's averages each batch's weighted loss by its row count); the
+  weights themselves train alike.
 
 Ours beyond scikit-learn's: ``dropout`` (p of a Dropout after every hidden layer),
 ``class_weight`` on the classifier, the regressor's robust ``loss`` options,

@@ -155,9 +155,9 @@ class BaseMLP(BaseEstimator):
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = _params.make_optimizer(self)
             self._no_improve = 0
-        val = None
+        val = w_val = None
         if self.early_stopping and not incremental:
-            X, T, w, val = self._hold_out(xp, X, T, w, rs, strata)
+            X, T, w, val, w_val = self._hold_out(xp, X, T, w, rs, strata)
             self._best = None
         n = X.shape[0]
         if self.batch_size == "auto":
@@ -168,7 +168,7 @@ class BaseMLP(BaseEstimator):
                               "be clipped", UserWarning, stacklevel=3)
             batch = max(1, min(int(self.batch_size), n))
         schedule = self._optimizer.lr if isinstance(self._optimizer.lr, _params.EpochLearningRate) else None
-        epochs_cb = SklearnEpochs(self, n, self._val_score(val), schedule)
+        epochs_cb = SklearnEpochs(self, n, self._val_score(val, w_val), schedule)
         hist = training.fit(self.model_, X, T, loss=self._loss(), optimizer=self._optimizer,
                             epochs=1 if incremental else self.max_iter, batch_size=batch,
                             shuffle=self.shuffle, seed=int(rs.randint(2**31 - 1)),
@@ -186,9 +186,10 @@ class BaseMLP(BaseEstimator):
         return None
 
     def _hold_out(self, xp, X, T, w, rs, strata):
-        """(X, T, w) less the early-stopping rows, and (X_val, T_val): scikit-learn's
-        split, stratified by the host class indices ``strata`` (N,) when given and
-        every class has rows enough for both parts, else a plain random one."""
+        """(X, T, w) less the early-stopping rows, (X_val, T_val), and the held-out rows'
+        weights on the host (None without weights): scikit-learn's split, stratified by
+        the host class indices ``strata`` (N,) when given and every class has rows enough
+        for both parts, else a plain random one."""
         rows, kw = np.arange(X.shape[0]), dict(test_size=self.validation_fraction, random_state=rs)
         try:
             tr, va = train_test_split(rows, stratify=strata, **kw)
@@ -198,9 +199,20 @@ class BaseMLP(BaseEstimator):
             tr, va = train_test_split(rows, **kw)
         dev = _compat.device_of(X)
         tr, va = _compat.from_host(xp, tr, device=dev), _compat.from_host(xp, va, device=dev)
+        w_val = None if w is None else np.asarray(_compat.to_host(xp.take(w, va, axis=0)), dtype=np.float64)
         w = None if w is None else xp.take(w, tr, axis=0)
         return (xp.take(X, tr, axis=0), xp.take(T, tr, axis=0), w,
-                (xp.take(X, va, axis=0), xp.take(T, va, axis=0)))
+                (xp.take(X, va, axis=0), xp.take(T, va, axis=0)), w_val)
+
+    def _host_score(self, val, w_val, score, outputs):
+        """The validation score as scikit-learn's ``_score`` computes it: ``score(T_val,
+        outputs(network outputs), sample_weight=w_val)`` on the host, once per epoch."""
+        X_val, t = val[0], _compat.to_host(val[1])
+
+        def of(logs):
+            out = outputs(np.asarray(_compat.to_host(self.model_.predict(X_val))))
+            return float(score(t, out, sample_weight=w_val))
+        return of
 
     def _output(self, X, method):
         """(network outputs (N, n_out) for X as scikit-learn takes it, the Placed record);

@@ -96,8 +96,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _val_metrics(self, val):
         return ["accuracy"] if val is not None else []
 
-    def _val_score(self, val):
-        return None if val is None else (lambda logs: logs["val_accuracy"])
+    def _val_score(self, val, w_val=None):
+        """Accuracy on the held-out rows (weighted by their sample weights, as scikit-learn's)."""
+        if val is None:
+            return None
+        if w_val is None:
+            return lambda logs: logs["val_accuracy"]
+        from sklearn.metrics import accuracy_score
+
+        return self._host_score(val, w_val, accuracy_score, lambda Y: np.argmax(Y, axis=1))
 
     def _class_weight_indices(self):
         """``class_weight`` with labels turned into class indices ("balanced" as it is)."""
@@ -199,9 +206,15 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def _val_metrics(self, val):
         return ["mse"] if val is not None else []
 
-    def _val_score(self, val):
+    def _val_score(self, val, w_val=None):
+        """R^2 on the held-out rows: scikit-learn's r2_score (the mean over outputs, weighted by
+        the rows' sample weights) where there are weights or several outputs, else from val_mse."""
         if val is None:
             return None
+        if w_val is not None or val[1].shape[1] > 1:
+            from sklearn.metrics import r2_score
+
+            return self._host_score(val, w_val, r2_score, lambda Y: Y)
         xp = _compat.namespace_of(val[1])
         var = float(xp.mean(xp.var(val[1], axis=0)))
         return lambda logs: 1.0 - logs["val_mse"] / var if var > 0 else -logs["val_mse"]
