@@ -109,7 +109,12 @@ class ExponentialDecay(Schedule):
 
 
 class InverseScaling(Schedule):
-    """``lr / (t + 1) ** power`` (scikit-learn's ``invscaling``)."""
+    """``lr / (t + 1) ** power``, t the optimizer's update count: it falls at every step.
+
+    scikit-learn's ``invscaling`` has the same form with t the rows seen, and
+    changes only between epochs; ``nnbackprop.sklearn``'s estimators use that one
+    (``learning_rate="invscaling"``).
+    """
 
     name, _fields = "inverse_scaling", ("lr", "power")
 

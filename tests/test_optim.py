@@ -473,3 +473,21 @@ def test_restore_puts_back_a_copy(be):
         assert opt.state.t == 1
         for a, b in zip(_host(opt.state.slots["m"]), want, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_nesterov_matches_torch_sgd(be):
+    """Oracle: torch.optim.SGD(nesterov=True) on the same parameters and gradients."""
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle here")
+    lr, mu, wd = 0.1, 0.9, 1e-3
+    opt = optim.SGD(lr, momentum=mu, nesterov=True, weight_decay=wd)
+    params = [be.asarray(p, "float64") for p in P0]
+    state = opt.init(params)
+    tp = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in P0]
+    topt = torch.optim.SGD(tp, lr=lr, momentum=mu, nesterov=True, weight_decay=wd)
+    for gs in G + G:  # four steps
+        params, state = opt.update(params, [be.asarray(g, "float64") for g in gs], state)
+        for p, g in zip(tp, gs):
+            p.grad = torch.tensor(g, dtype=torch.float64)
+        topt.step()
+    for ours, theirs in zip(_host(params), tp):
+        np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=0, atol=1e-14)
