@@ -347,3 +347,19 @@ def test_early_stopping_scores_as_scikit_learn_with_weights_and_several_outputs(
     reg = MLPRegressor(**kw).fit(X, Y)
     va = _held_out_rows(200, 3, None, 0.25)
     assert reg.best_validation_score_ == pytest.approx(r2_score(Y[va], reg.predict(X[va])), abs=1e-10)
+
+
+@pytest.mark.parametrize("cls", ["MLPClassifier", "MLPRegressor"])
+def test_partial_fit_refuses_early_stopping_as_scikit_learn_does(cls):
+    from sklearn import neural_network
+
+    import nnbackprop.sklearn as nbs
+
+    X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    kw = {"classes": [0, 1]} if cls == "MLPClassifier" else {}
+    with pytest.raises(ValueError) as theirs:
+        getattr(neural_network, cls)(early_stopping=True).partial_fit(X, y, **kw)
+    est = getattr(nbs, cls)(early_stopping=True)
+    with pytest.raises(ValueError, match=str(theirs.value)):
+        est.partial_fit(X, y, **kw)
+    assert not hasattr(est, "model_")

@@ -133,6 +133,8 @@ class BaseMLP(BaseEstimator):
 
     def _fit(self, X, y, sample_weight, incremental, classes=None):
         sizes = self._check_params()
+        if incremental and self.early_stopping:  # as scikit-learn: it needs a held-out share of every call
+            raise ValueError("partial_fit does not support early_stopping=True")
         first = not (hasattr(self, "model_") and (incremental or self.warm_start))
         placed = _data.validate(self, X, y, reset=first, method="partial_fit" if incremental else "fit")
         X, y = placed.X, placed.y
