@@ -340,6 +340,9 @@ def _train(args, comm) -> int:
           + f", {loss.name}, {args.optimizer} lr={args.lr:g}, batch {args.batch_size}, {args.dtype}")
     start = time.perf_counter()
     if comm is not None:  # this rank's share of the training and validation rows
+        if 0 < va.size < comm.size:
+            raise UsageError(f"argument --validation-split: {va.size} validation rows cannot be shared by "
+                             f"{comm.size} ranks; hold out at least one row per rank")
         print(f"data-parallel: {comm.size} ranks, batch {args.batch_size} per rank")
         tr, va = tr[comm.rank::comm.size], va[comm.rank::comm.size]
     hist = training.fit(model, *on_device(tr), loss=loss, optimizer=optimizer, epochs=args.epochs,
@@ -359,9 +362,11 @@ def _train(args, comm) -> int:
     if comm is not None and comm.rank != 0:
         comm.barrier()  # rank 0 writes the one checkpoint
         return 0
-    path = cm.save(model, args.out, meta)
-    if comm is not None:
-        comm.barrier()
+    try:
+        path = cm.save(model, args.out, meta)
+    finally:  # the others wait for it, whatever happened
+        if comm is not None:
+            comm.barrier()
     print(f"saved {path}")
     if args.plot:
         plot.history(hist, path=args.plot, title=f"{table.name}: {loss.name}")

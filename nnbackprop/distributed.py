@@ -184,7 +184,8 @@ def get_communicator(kind: Any = "auto", threads: int | str | None = "auto") -> 
     (:class:`LocalComm`), "mpi", "torch", or "auto": torch.distributed if its
     process group is initialised, MPI under an MPI launcher (its variables in the
     environment), torch.distributed under torchrun (the group initialised here,
-    NCCL where CUDA is available, else gloo, and destroyed at exit), else local."""
+    NCCL for CUDA tensors and gloo for host buffers where CUDA is available, else
+    gloo, and destroyed at exit), else local."""
     if kind is None or kind == "local":
         return LocalComm()
     if not isinstance(kind, str):
@@ -209,7 +210,11 @@ def get_communicator(kind: Any = "auto", threads: int | str | None = "auto") -> 
         import torch
         import torch.distributed as dist
 
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():  # CUDA tensors through NCCL; host buffers (the small reductions) through gloo
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+            dist.init_process_group("cpu:gloo,cuda:nccl")
+        else:
+            dist.init_process_group("gloo")
         atexit.register(_destroy_group, dist)  # ours to end: a group alive at exit aborts the process
         return TorchComm(threads=threads)
     return LocalComm()
@@ -231,13 +236,14 @@ def limit_threads(threads: int | str | None, ranks_here: int) -> Any:
         threads = max(1, cores // ranks_here)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be 'auto', a positive integer or None, got {threads!r}")
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))  # libraries loaded from now on
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # libraries loaded from now on
         return None
     return threadpool_limits(threads)
 
@@ -305,14 +311,21 @@ def broadcast_model(model: Any, optimizer: Any, comm: Any, root: int = 0) -> Non
         comm.bcast_(store.flat_params, root)
     else:
         store.assign([_bcast_copy(comm, p, root) for p in model.parameters()])
+    # the optimizer's state: rank root's, whether or not this rank had one (its step count too)
     state = getattr(optimizer, "state", None)
-    if state is None:
+    head = np.array([state is not None, 0 if state is None else state.t], dtype=np.int64)
+    comm.bcast_(head, root)
+    if not head[0]:
+        if state is not None:
+            optimizer.reset()
         return
+    if state is None:
+        state = optimizer.init(list(store.params.values()))
     slots = {}
     for k, arrays in state.slots.items():
         slots[k] = tuple(comm.bcast_(a, root) if _compat.writer(a) is not None else _bcast_copy(comm, a, root)
                          for a in arrays)
-    optimizer.state = type(state)(state.t, slots)
+    optimizer.state = type(state)(int(head[1]), slots)
 
 
 def _bcast_copy(comm: Any, a: Any, root: int) -> Any:
@@ -321,17 +334,21 @@ def _bcast_copy(comm: Any, a: Any, root: int) -> Any:
     return _compat.from_host(_compat.namespace_of(a), host, a.dtype, _compat.device_of(a))
 
 
+def check_seed(seed: Any) -> None:
+    """What a data-parallel fit's seed may be: None or an integer in [0, 2**256)."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or not 0 <= int(seed) < 1 << 256):
+        raise ValueError(f"with a communicator, seed must be None or an integer in [0, 2**256), got {seed!r}")
+
+
 def broadcast_seed(comm: Any, seed: Any) -> Any:
     """``seed`` as rank 0 has it (None: drawn there from the OS), on every rank."""
     if comm.size == 1:
         return seed
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise TypeError(f"with a communicator, seed must be a non-negative integer or None, got {seed!r}")
+    check_seed(seed)
     buf = np.zeros(8, dtype=np.int64)  # 8 x 32 bits (every engine reduces int64; not all uint64)
     if comm.rank == 0:
         value = np.random.SeedSequence().entropy if seed is None else int(seed)
-        if value >= 1 << 256:
-            raise ValueError(f"seed {value} has more than 256 bits")
         for i in range(8):
             buf[i] = (value >> (32 * i)) & 0xFFFFFFFF
     comm.bcast_(buf)

@@ -302,6 +302,10 @@ class Sequential:
 
         With a communicator (data-parallel training: every rank holds the same
         model), rank 0 writes and every rank returns once the file is complete."""
+        if comm is not None:
+            from .distributed import get_communicator
+
+            comm = get_communicator(comm)
         if comm is None or comm.size == 1:
             return checkpoint.save(self, path)
         try:

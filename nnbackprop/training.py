@@ -140,6 +140,8 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
         if resume and parallel:
             raise ValueError("resume=True continues a one-process run; with a communicator of "
                              f"{comm.size} ranks start a new fit from the loaded model instead")
+        if parallel:
+            _dist.check_seed(seed)
         if parallel and any(getattr(la, "draws_masks", False) for la in model.layers):
             raise ValueError(f"Dropout is not yet supported with a communicator of {comm.size} ranks: every "
                              f"rank's copy of the model's generator would draw the same masks")
@@ -176,7 +178,10 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
 
     loss, optimizer, metric_objs, epochs, batch_size, X, T, validation_data, batches, plan = \
         _agreed(comm, checks) if parallel else checks()
-    if parallel:
+    if parallel:  # every rank must make the same collectives: the same epochs, validation, metrics, L2
+        _same_run(comm, {"epochs": epochs, "validation data": validation_data is not None,
+                         "metrics": len(metric_objs), "l2": float(loss.l2 or 0.0), "shuffle": bool(shuffle),
+                         "callbacks": len(callbacks)})
         seed = _dist.broadcast_seed(comm, seed)
         batches = _Shards(comm, batches)
         _dist.broadcast_model(model, optimizer, comm)
@@ -494,6 +499,21 @@ def _epoch_parallel(run, X, T, loss, metric_objs, shards, order, epoch, bar, com
     return logs
 
 
+def _same_run(comm, facts: dict) -> None:
+    """Refuse, on every rank, a run whose ranks disagree on ``facts`` (numbers that
+    decide which collectives a rank makes): one small all-reduce."""
+    from .distributed import sum_host
+
+    k = len(facts)
+    table = np.zeros((comm.size, k))
+    table[comm.rank] = [float(v) for v in facts.values()]
+    table = sum_host(comm, table).reshape(comm.size, k)
+    differ = [name for j, name in enumerate(facts) if not np.all(table[:, j] == table[0, j])]
+    if differ:
+        raise ValueError(f"the {comm.size} ranks were given different {', '.join(differ)}: every rank "
+                         f"must run the same fit (only the data shards differ)")
+
+
 def _agreed(comm, checks):
     """``checks()`` on every rank, and its result only if it passed on all of them:
     a rank whose data are refused raises its error, the others say which ranks
@@ -502,7 +522,7 @@ def _agreed(comm, checks):
 
     try:
         out, err = checks(), None
-    except (ValueError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure here is raised on its rank, after the others know
         out, err = None, exc
     flags = np.zeros(comm.size)
     flags[comm.rank] = err is not None

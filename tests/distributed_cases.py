@@ -37,6 +37,8 @@ class Case:
     drop_last: bool = False
     early_stopping: bool = False       # with sharded validation data
     save: bool = False                 # rank 0 saves a checkpoint at the end
+    prefit: bool = False               # rank 0 alone trains an epoch first: the optimizer has state there only
+    reference: bool = True             # whether one process can reproduce it (no: own shuffles, prefit)
 
     def make_optimizer(self):
         return nb.optim.get(self.optimizer, **dict(self.opt_kw)) if self.opt_kw else nb.optim.get(self.optimizer)
@@ -51,7 +53,14 @@ CASES = {
     "full_batch": Case("sgd", (("lr", 0.5),), shards=(30, 21, 17), batch=None),
     "early_stopping": Case("sgd", (("lr", 0.3),), shards=(40, 35, 30), epochs=30, early_stopping=True),
     "checkpoint": Case("adam", (("lr", 0.01),), shards=(40, 31, 22), save=True),
-    "shuffled": Case("adam", (("lr", 0.01),), shards=(41, 30, 25), shuffle=True),
+    "shuffled": Case("adam", (("lr", 0.01),), shards=(41, 30, 25), shuffle=True, reference=False),
+    "optimizer_state_on_rank0": Case("adam", (("lr", 0.01),), shards=(41, 30, 25), prefit=True, reference=False),
+}
+# runs every rank must refuse (the same error on all, none left waiting): name -> fit arguments
+BAD = {
+    "bad_seed": {"seed": 2 ** 300},
+    "bad_validation_on_rank0_only": {"validation_on": 0},
+    "bad_epochs_differ": {"epochs_by_rank": True},
 }
 N_IN, HIDDEN, N_OUT = 5, 7, 3
 
@@ -81,7 +90,27 @@ def flat(model) -> np.ndarray:
     return np.concatenate([_compat.to_host(p).reshape(-1) for p in model.parameters()])
 
 
+def run_bad(name: str, out: Path, kind: str) -> None:
+    """A fit every rank must refuse: each rank writes the error it raised."""
+    comm = nb.distributed.get_communicator(kind)
+    bad = BAD[name]
+    model = build(np)
+    X, y = shard(CASES["sgd_momentum"], comm.rank)
+    kw = {"seed": bad.get("seed", 11), "epochs": 2 + comm.rank if bad.get("epochs_by_rank") else 2}
+    if "validation_on" in bad and comm.rank == bad["validation_on"]:
+        kw["validation_data"] = val_shard(comm.rank)
+    try:
+        model.fit(X, y, loss="softmax_cross_entropy", optimizer="sgd", batch_size=16, progress=False,
+                  comm=comm, **kw)
+        err = ""
+    except ValueError as exc:
+        err = str(exc)
+    np.savez(out / f"rank{comm.rank}.npz", error=np.array(err), size=comm.size, snaps=flat(model)[None])
+
+
 def run_rank(name: str, out: Path, kind: str, backend: str) -> None:
+    if name in BAD:
+        return run_bad(name, out, kind)
     case = CASES[name]
     comm = nb.distributed.get_communicator(kind)
     spec = backends.get(backend)
@@ -106,7 +135,10 @@ def run_rank(name: str, out: Path, kind: str, backend: str) -> None:
         kw["validation_data"] = (put(Xv, model.dtype), put(yv, xp.int64))
         callbacks.append(nb.callbacks.EarlyStopping(patience=2, min_delta=1e-3))
     loss = nb.losses.SoftmaxCrossEntropy(l2=case.l2)
-    hist = model.fit(X, y, loss=loss, optimizer=case.make_optimizer(), epochs=case.epochs,
+    opt = case.make_optimizer()
+    if case.prefit and comm.rank == 0:  # rank 0's optimizer has state and a step count, the others' none
+        model.fit(X, y, loss=loss, optimizer=opt, epochs=1, batch_size=case.batch, shuffle=False, progress=False)
+    hist = model.fit(X, y, loss=loss, optimizer=opt, epochs=case.epochs,
                      batch_size=case.batch, shuffle=case.shuffle, seed=11, drop_last=case.drop_last,
                      callbacks=callbacks, progress=False, metrics=["accuracy"], comm=comm, **kw)
     extra = {}
@@ -114,7 +146,7 @@ def run_rank(name: str, out: Path, kind: str, backend: str) -> None:
         model.save(out / "model.npz", comm=comm)
         extra["reloaded"] = flat(nb.load(out / "model.npz"))  # every rank reads rank 0's file, once complete
     ev = model.evaluate(X, y, loss=loss, metrics=["accuracy"], comm=comm)
-    np.savez(out / f"rank{comm.rank}.npz", snaps=np.array(snaps), loss=np.array(hist["loss"]),
+    np.savez(out / f"rank{comm.rank}.npz", snaps=np.array(snaps), t=opt.state.t, loss=np.array(hist["loss"]),
              accuracy=np.array(hist["accuracy"]), val_loss=np.array(hist.history.get("val_loss", [])),
              epochs=len(hist["loss"]), size=comm.size, eval_loss=ev["loss"], eval_acc=ev["accuracy"], **extra)
 
