@@ -46,6 +46,7 @@ class ParamStore:
         self.decaying = [name for name, _, decays in entries if decays]
         self.size = sum(math.prod(s) for s in self.shapes.values())
         self.has_grads = False  # set by the first backward
+        self._noise: dict = {}  # add_noise's host buffer, by dtype
         probe = xp.zeros((self.size,), dtype=dtype, device=device)
         self.flat_params = probe if _compat.writer(probe) is not None else None
         if self.flat_params is not None:
@@ -125,7 +126,9 @@ class ParamStore:
             return
         draw = np.float64 if g.dtype == xp.float64 else np.float32
         if self.flat:
-            host = np.empty(self.size, dtype=draw)
+            host = self._noise.get(draw)
+            if host is None:  # one host buffer kept across steps: no allocation per step
+                host = self._noise[draw] = np.empty(self.size, dtype=draw)
             for view in self.tile(host):
                 rng.standard_normal(dtype=draw, out=view)
             host *= draw(scale)
