@@ -287,6 +287,29 @@ def module_function(m: ModuleType | None, name: str) -> Any:
     return f
 
 
+def native_normals(x: Any, seed: int) -> Any:
+    """``fill(out, std)``, writing normals N(0, std^2) into arrays like ``x`` (same
+    library, device and dtype) from that library's own generator on x's device,
+    seeded with ``seed`` (an int below 2^63); None for a library without one that
+    this module knows (NumPy, whose host generator the caller owns; array-api-strict)."""
+    if array_api_compat.is_torch_array(x):
+        torch = importlib.import_module(type(x).__module__.split(".")[0])
+        gen = torch.Generator(device=x.device)
+        gen.manual_seed(seed)
+        return lambda out, std: out.normal_(0.0, std, generator=gen)
+    if array_api_compat.is_cupy_array(x):
+        cupy = importlib.import_module(type(x).__module__.split(".")[0])
+        with x.device:  # the generator's state lives on the device it is built on
+            gen = cupy.random.default_rng(seed)
+
+        def fill(out, std):
+            with out.device:
+                gen.standard_normal(dtype=out.dtype, out=out)
+                out *= std
+        return fill
+    return None
+
+
 def on_host(x: Any) -> bool:
     """Whether ``x`` is a NumPy array: host memory, where work in cache-sized
     blocks pays and reading a value costs no device synchronisation."""

@@ -5,8 +5,9 @@
 
 The same rules, in the same order, as ``torch.nn.utils.clip_grad_norm_`` and
 ``clip_grad_value_``. Where the store is flat each is one reduction and one
-in-place operation over one buffer, and the factor stays a 0-d array on the
-device: no host read per step.
+in-place operation over one buffer. On an accelerator the factor stays a 0-d
+array on the device (no host read per step); on the host it is a Python float,
+and a step whose norm is within C skips the multiplication.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ def clip_grad_norm_(store: Any, max_norm: float) -> Any:
     """Scale every gradient by min(1, max_norm / (||g|| + 1e-6)); returns ||g|| before."""
     xp = store.xp
     norm = grad_norm(store)
+    if store.flat and _compat.on_host(store.flat_grads):  # reading a host value syncs nothing
+        factor = min(max_norm / (float(norm) + _EPS), 1.0)
+        if factor < 1.0:  # g * 1.0 is g: no pass over the buffer when nothing is clipped
+            g = store.flat_grads
+            g *= factor
+        return norm
     factor = xp.minimum(max_norm / (norm + _EPS), xp.ones_like(norm))
     if store.flat:
         g = store.flat_grads

