@@ -10,6 +10,9 @@ fit's own per-batch path (``training._Plan``): forward, gradients, SGD update.
     dp_clip    the same with sigma = 0: the per-example clipping alone, without drawing the noise
                (one standard normal per parameter per step, on the host)
     dp_loop    the reference: one row at a time, clipped and summed by hand (tiny size only)
+    noise      the reference: DP-SGD's noise draw alone, sigma C xi added to the flat gradients
+    bits       the reference: the random bits that draw takes alone (PCG64, 32 per normal): the
+               floor of any exact Gaussian noise on this host
 
 Ratios are medians over rounds of per-round ratios (paired.interleave), so drift cancels.
 """
@@ -68,6 +71,15 @@ def _dp_loop_case(size, dtype) -> Case:
     return Case(fn, state={"model": model})
 
 
+def _noise_case(size, dtype, bits_only=False) -> Case:
+    model = build_model(size, np, dtype)
+    g, normals = model.store.flat_grads, DPSGD(CLIP, 1.0, seed=0).normals
+    bitgen, pairs = np.random.PCG64(0), (g.shape[0] + 1) // 2
+    if bits_only:
+        return Case(lambda: bitgen.random_raw(pairs), state={"model": model})
+    return Case(lambda: normals.add_to(g, CLIP), state={"model": model})
+
+
 def measure(size_name: str, dtype: str = "float32", plan: tuple | None = None) -> dict:
     """{"pairs": {case: summary of case / plain}, "plan": [...]} at ``size_name``."""
     size = SIZES[size_name]
@@ -75,6 +87,7 @@ def measure(size_name: str, dtype: str = "float32", plan: tuple | None = None) -
              "clipped": _step_case(size, dtype, clip_norm=CLIP),
              "dp": _step_case(size, dtype, dp=DPSGD(CLIP, 1.0, seed=0)),
              "dp_clip": _step_case(size, dtype, dp=DPSGD(CLIP, 0.0))}
+    cases["noise"], cases["bits"] = _noise_case(size, dtype), _noise_case(size, dtype, bits_only=True)
     if size_name == "tiny":
         cases["dp_loop"] = _dp_loop_case(size, dtype)
     plan = tuple(plan or PLAN[size_name])

@@ -48,6 +48,8 @@ EXTRA_TARGETS = [
         ("DP-SGD step / plain step", "dp", dict.fromkeys(SIZE_ORDER, 1.50)),
         ("DP-SGD clipping alone (noise 0) / plain step", "dp_clip", {}),
         ("per-example clip-and-sum loop / plain step", "dp_loop", {}),
+        ("DP-SGD noise draw alone / plain step", "noise", {}),
+        ("random bits of that draw alone (PCG64, 32 per normal) / plain step", "bits", {}),
     ]),
     ("norm_pairs", [  # BatchNorm (norm_pairs.py)
         ("Dense+ReLU+BatchNorm step / plain step", "batchnorm/plain", {"medium": 1.30}),

@@ -10,7 +10,7 @@ from benchmarks import dp_pairs, workloads
 
 def test_dp_pairs_runs_once():
     out = dp_pairs.measure("tiny", plan=(1, 2, 1))
-    assert set(out["pairs"]) == {"weighted", "clipped", "dp", "dp_clip", "dp_loop"}
+    assert set(out["pairs"]) == {"weighted", "clipped", "dp", "dp_clip", "dp_loop", "noise", "bits"}
     assert all(v["rounds"] == 1 and v["ratio"] > 0 for v in out["pairs"].values())
 
 
@@ -25,6 +25,15 @@ def test_dp_loop_reference_is_the_same_update():
     b = [np.asarray(p) for p in fast_model(loop)]
     for p, q in zip(a, b):
         np.testing.assert_allclose(p, q, rtol=0, atol=1e-10)
+
+
+def test_noise_reference_adds_sigma_C_normals():
+    case = dp_pairs._noise_case(workloads.SIZES["tiny"], "float32")
+    g = case.state["model"].store.flat_grads
+    before = g.copy()
+    case.fn()
+    z = (g - before) / dp_pairs.CLIP  # sigma 1: C times standard normals
+    assert abs(float(z.mean())) < 5 / np.sqrt(z.size) and abs(float(z.std()) - 1) < 0.01
 
 
 def fast_model(case):
