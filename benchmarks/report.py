@@ -119,6 +119,20 @@ def _present(rs, key):
     return [v for v in (SIZE_ORDER if key == "size" else DTYPE_ORDER) if any(r.get(key) == v for r in rs)]
 
 
+def merge(data: dict, rerun: dict) -> dict:
+    """``data`` with every benchmark group that ``rerun`` (a later pytest-benchmark JSON of a
+    few groups) holds replaced by its cases; the rerun's time and commit are kept in
+    ``data["reruns"]``. Ratios stay within one run: a target's pair comes from one group."""
+    groups = {b.get("group") for b in rerun["benchmarks"]}
+    out = dict(data)
+    out["benchmarks"] = [b for b in data["benchmarks"] if b.get("group") not in groups] + list(rerun["benchmarks"])
+    c = rerun.get("commit_info", {})
+    out["reruns"] = list(data.get("reruns", [])) + [{
+        "groups": sorted(g for g in groups if g), "datetime": rerun.get("datetime", "?"),
+        "commit": str(c.get("id", "?"))[:10], "dirty": bool(c.get("dirty"))}]
+    return out
+
+
 def machine_section(data: dict) -> list[str]:
     m = data.get("machine_info", {})
     c = data.get("commit_info", {})
@@ -129,8 +143,11 @@ def machine_section(data: dict) -> list[str]:
              f"- NumPy BLAS: {m.get('numpy_blas', '?')}; torch threads: {m.get('torch_threads', '?')}",
              "- Versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()),
              f"- Run: {data.get('datetime', '?')}; commit {str(c.get('id', '?'))[:10]}"
-             + (" (dirty tree)" if c.get("dirty") else ""), ""]
-    return lines
+             + (" (dirty tree)" if c.get("dirty") else "")]
+    for r in data.get("reruns", []):
+        lines.append(f"- Rerun of {', '.join(r['groups'])}: {r['datetime']}; commit {r['commit']}"
+                     + (" (dirty tree)" if r["dirty"] else ""))
+    return lines + [""]
 
 
 def step_tables(ix: dict, rs: list[dict]) -> list[str]:
@@ -475,8 +492,12 @@ def main(argv=None) -> None:
                     help="benchmarks/distributed.py's JSON, if the file exists")
     ap.add_argument("--notes", default="benchmarks/NOTES.md",
                     help="Markdown appended verbatim, if the file exists")
+    ap.add_argument("--rerun", action="append", default=[],
+                    help="a later pytest-benchmark JSON of some groups: replaces those groups (repeatable)")
     args = ap.parse_args(argv)
     data = load(args.json)
+    for path in args.rerun:
+        data = merge(data, load(path))
     out = Path(args.out)
     png = Path(args.plot) if args.plot else Path(args.json).with_name(Path(args.json).stem + "_step_times.png")
     plot(rows(data), png)
@@ -488,7 +509,8 @@ def main(argv=None) -> None:
     notes = notes_path.read_text() if notes_path and notes_path.exists() else None
     dist_path = Path(args.distributed) if args.distributed else None
     dist = load(dist_path) if dist_path and dist_path.exists() else None
-    out.write_text(render(data, plot_rel, notes, source=args.json, dist=dist))
+    source = args.json + "".join(f" --rerun {p}" for p in args.rerun)
+    out.write_text(render(data, plot_rel, notes, source=source, dist=dist))
     print(f"wrote {out} and {png} ({_dt.datetime.now():%H:%M:%S})")
 
 
