@@ -46,7 +46,8 @@ class Normals:
     def __init__(self, seed: Any = None):
         seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         self._host = np.random.Generator(np.random.PCG64(seq))
-        self._native_seed = int(seq.generate_state(2, np.uint32).astype(np.uint64) @ [1, 2 ** 32]) >> 1
+        lo, hi = (int(w) for w in seq.generate_state(2, np.uint32))
+        self._native_seed = (lo | hi << 32) >> 1  # 63 bits: every library's seed takes it
         self._fill = None    # the generator for the arrays seen first (built on first use)
         self._kind = None    # (array type, device, dtype) it was built for
         self._scratch = None  # one buffer like g, kept across steps
