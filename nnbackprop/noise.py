@@ -46,7 +46,9 @@ class Normals:
     def __init__(self, seed: Any = None):
         seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         self._host = np.random.Generator(np.random.PCG64(seq))
+        self._seq = seq
         self._native_seed = int(seq.generate_state(2, np.uint32).astype(np.uint64) @ [1, 2 ** 32]) >> 1
+        self._natives = 0    # native generators built so far: each after the first on a seed of its own
         self._fill = None    # the generator for the arrays seen first (built on first use)
         self._kind = None    # (array type, device, dtype) it was built for
         self._scratch = None  # one buffer like g, kept across steps
@@ -61,12 +63,21 @@ class Normals:
         kind = (type(g), _compat.device_of(g), g.dtype, tuple(g.shape))
         if kind != self._kind:
             self._kind, self._scratch = kind, _compat.namespace_of(g).empty_like(g)
-            self._fill = self._host_fill if _compat.on_host(g) else _compat.native_normals(g, self._native_seed)
+            self._fill = self._host_fill if _compat.on_host(g) else _compat.native_normals(g, self._next_seed())
             if self._fill is None:  # a writeable array with no generator of its own: host draws, copied
                 self._fill = self._copied_fill
         self._fill(self._scratch, float(scale))
         g += self._scratch
         return g
+
+    def _next_seed(self) -> int:
+        """The seed of the next native generator: one seeded like an earlier one would
+        repeat its draws (a second model, or the first again, trained with one DPSGD)."""
+        self._natives += 1
+        if self._natives == 1:
+            return self._native_seed
+        child = self._seq.spawn(1)[0]
+        return int(child.generate_state(2, np.uint32).astype(np.uint64) @ [1, 2 ** 32]) >> 1
 
     def host_draw(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         """Standard normals on the host, float64 where ``dtype`` is, else float32."""

@@ -121,3 +121,15 @@ def test_normals_stream_goes_on_across_calls(be):
     second = be.host(normals.add_to(be.asarray(np.zeros(1000), "float64"), 1.0))
     assert not np.allclose(first, second)
     _assert_standard_normal(np.concatenate([first, second]), ks_n=2000)
+
+
+def test_normals_never_restart_the_stream_for_another_array(be):
+    """A second kind of array (another shape, as a second model trained with the same DPSGD) gets
+    fresh noise, and so does the first again: no draw repeats an earlier one, on any backend."""
+    normals = noise.Normals(4)
+    first = be.host(normals.add_to(be.asarray(np.zeros(1000), "float64"), 1.0)).copy()
+    other = be.host(normals.add_to(be.asarray(np.zeros(500), "float64"), 1.0)).copy()
+    again = be.host(normals.add_to(be.asarray(np.zeros(1000), "float64"), 1.0)).copy()
+    assert not np.allclose(again, first)
+    assert not np.allclose(other, first[:500]) and not np.allclose(other, again[:500])
+    _assert_standard_normal(np.concatenate([first, other, again]), ks_n=2500)
