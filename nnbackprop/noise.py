@@ -47,7 +47,7 @@ class Normals:
         seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         self._host = np.random.Generator(np.random.PCG64(seq))
         self._seq = seq
-        self._native_seed = int(seq.generate_state(2, np.uint32).astype(np.uint64) @ [1, 2 ** 32]) >> 1
+        self._native_seed = _seed63(seq)
         self._natives = 0    # native generators built so far: each after the first on a seed of its own
         self._fill = None    # the generator for the arrays seen first (built on first use)
         self._kind = None    # (array type, device, dtype) it was built for
@@ -76,8 +76,7 @@ class Normals:
         self._natives += 1
         if self._natives == 1:
             return self._native_seed
-        child = self._seq.spawn(1)[0]
-        return int(child.generate_state(2, np.uint32).astype(np.uint64) @ [1, 2 ** 32]) >> 1
+        return _seed63(self._seq.spawn(1)[0])
 
     def host_draw(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         """Standard normals on the host, float64 where ``dtype`` is, else float32."""
@@ -98,6 +97,13 @@ class Normals:
         xi = self.host_draw(tuple(out.shape), out.dtype)
         xi *= xi.dtype.type(scale)
         out[...] = _compat.from_host(_compat.namespace_of(out), xi, out.dtype, _compat.device_of(out))
+
+
+def _seed63(seq: np.random.SeedSequence) -> int:
+    """A seed below 2^63 from the sequence's first 64 bits, in Python integers (uint64
+    times a Python int list promotes to float64 and keeps only 53 of them)."""
+    lo, hi = (int(v) for v in seq.generate_state(2, np.uint32))
+    return (lo | hi << 32) >> 1
 
 
 def _is_float64(dtype: Any) -> bool:

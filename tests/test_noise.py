@@ -133,3 +133,13 @@ def test_normals_never_restart_the_stream_for_another_array(be):
     assert not np.allclose(again, first)
     assert not np.allclose(other, first[:500]) and not np.allclose(other, again[:500])
     _assert_standard_normal(np.concatenate([first, other, again]), ks_n=2500)
+
+
+def test_native_seeds_keep_all_63_bits():
+    """The seed handed to PyTorch's or CuPy's generator is the seed sequence's first 64 bits
+    (as Python integers, not through float64, which would keep 53), halved below 2^63."""
+    w = [int(v) for v in np.random.SeedSequence(5).generate_state(2, np.uint32)]
+    normals = noise.Normals(5)
+    assert normals._next_seed() == (w[0] | w[1] << 32) >> 1
+    child = [int(v) for v in np.random.SeedSequence(5).spawn(1)[0].generate_state(2, np.uint32)]
+    assert normals._next_seed() == (child[0] | child[1] << 32) >> 1
