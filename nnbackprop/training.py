@@ -162,7 +162,11 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
                                  f"of {X.shape[0]}; need at least one row on each side")
             cut = X.shape[0] - n_val
             Xt, Tt, val = X[:cut, ...], T[:cut, ...], (X[cut:, ...], T[cut:, ...])
-            plan_.weight = None if plan_.weight is None else plan_.weight[:cut]
+            if plan_.weight is not None:  # the training rows' own: refused if all zero there
+                from .weights import check_weight
+
+                plan_.weight = check_weight(plan_.weight[:cut, ...], cut, model.xp, model.device, model.dtype,
+                                            "sample_weight (times class_weight) of the training rows")[0]
             plan_.train_rows(cut)
         elif val is not None:
             if len(val) != 2:

@@ -243,3 +243,17 @@ def test_validation_split_cuts_the_weights_with_the_rows(be):
     assert ha["loss"] == hb["loss"] and ha["val_loss"] == hb["val_loss"]
     for p, q in zip(_weights(a), _weights(b)):
         assert np.array_equal(p, q)
+
+
+def test_weights_all_zero_on_the_training_rows_are_refused_before_any_change(be):
+    """validation_split keeps the last rows' weights for validation: zero weights on every training
+    row leave nothing to train on, refused up front (not a divergence after an epoch)."""
+    X, y = _data(be)
+    m = _net(be)
+    before = _weights(m)
+    w = np.r_[np.zeros(30), np.ones(10)]
+    with pytest.raises(ValueError, match="all zero"):
+        _fit(be, m, X, y, sample_weight=be.asarray(w, "float64"), validation_split=0.25)
+    assert m.optimizer is None
+    for a, b in zip(before, _weights(m)):
+        assert np.array_equal(a, b)
