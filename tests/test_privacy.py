@@ -203,3 +203,23 @@ def test_epsilon_counts_only_the_training_rows(be):
     assert da.steps == 16  # 80 training rows in batches of 10, two epochs
     assert ha["epsilon"][-1] == da.epsilon(16, 10 / 80)
     assert da.epsilon(16, 10 / 100) < ha["epsilon"][-1]  # a smaller rate would have been too kind
+
+
+def test_resume_refuses_a_dpsgd_that_has_not_taken_the_runs_steps(be):
+    """A resumed DP run with a fresh DPSGD would report epsilon for the resumed steps only and,
+    seeded alike, draw the first steps' noise again: refused before any change. The run's own
+    DPSGD (after an interrupt) resumes, and its epsilon counts every step."""
+    pytest.importorskip("dp_accounting", reason="the 'dp' extra (dp-accounting) is not installed")
+    X, y = _data(n=40)
+    kw = dict(loss="softmax_cross_entropy", batch_size=10, seed=1, progress=False)
+    m = _net(be)
+    dp = DPSGD(1.0, 1.1, delta=1e-5, seed=0)
+    m.fit(be.asarray(X, "float64"), be.asarray(y), optimizer=nb.optim.SGD(0.1), epochs=1, dp=dp, **kw)
+    assert m.fit_state["dp_steps"] == 4
+    before = _flat(m.parameters())
+    with pytest.raises(ValueError, match="4 DP-SGD steps"):
+        m.fit(be.asarray(X, "float64"), be.asarray(y), optimizer=m.optimizer, epochs=1, resume=True,
+              dp=DPSGD(1.0, 1.1, delta=1e-5, seed=0), **kw)
+    np.testing.assert_array_equal(_flat(m.parameters()), before)
+    h = m.fit(be.asarray(X, "float64"), be.asarray(y), optimizer=m.optimizer, epochs=1, resume=True, dp=dp, **kw)
+    assert dp.steps == 8 and h["epsilon"][-1] == dp.epsilon(8, 10 / 40)
