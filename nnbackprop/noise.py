@@ -21,9 +21,9 @@ floats f in [1, 2) built from 23 random bits each, so u1 lies on a lattice of
 step 2^-23: alone that would cut the tail at 5.6 sigma, too short for the
 Gaussian mechanism. So every u1 <= 2^-10 (u1's exact share 2^-10) is drawn
 again, uniform on (0, 2^-10] from 64 fresh bits in float64: the tail then runs
-to 10.2 sigma, beyond NumPy's own float32 ziggurat (8.2 sigma). Float noise is
-not cryptographically private in its lowest bits (Mironov 2012); no mode here
-claims to be.
+to 10.1 sigma (u1 >= 2^-74, sqrt(148 ln 2)), beyond NumPy's own float32 ziggurat
+(8.2 sigma). Float noise is not cryptographically private in its lowest bits
+(Mironov 2012); no mode here claims to be.
 """
 
 from __future__ import annotations
