@@ -223,3 +223,13 @@ def test_resume_refuses_a_dpsgd_that_has_not_taken_the_runs_steps(be):
     np.testing.assert_array_equal(_flat(m.parameters()), before)
     h = m.fit(be.asarray(X, "float64"), be.asarray(y), optimizer=m.optimizer, epochs=1, resume=True, dp=dp, **kw)
     assert dp.steps == 8 and h["epsilon"][-1] == dp.epsilon(8, 10 / 40)
+
+
+def test_dp_refuses_batch_norm_by_name(be):
+    m = nb.mlp([3, 5, 3], "tanh", norm="batch", xp=be.xp, device=be.device, dtype="float64", seed=0)
+    X, y = _data()
+    before = _flat(m.parameters())
+    with pytest.raises(ValueError, match=r"layer 1 \(BatchNorm\) is not marked per_example_separable"):
+        _dp_fit(be, m, X, y, DPSGD(1.0, 1.0), batch_size=10)
+    assert m.optimizer is None
+    np.testing.assert_array_equal(_flat(m.parameters()), before)
