@@ -55,6 +55,17 @@ def test_dp_sgd_reports_epsilon(tmp_path, capsys):
     assert code == 0, err
     line = [ln for ln in out.splitlines() if ln.startswith("DP-SGD:")]
     assert len(line) == 1 and "noise 1.1" in line[0] and "epsilon" in line[0] and "delta 1e-05" in line[0], out
+    # the number itself: 114 training rows of iris's 150, 3 epochs of ceil(114 / 16) = 8 steps at q = 16 / 114;
+    # between dp-accounting's PLD bound and 1.5 times it (the RDP bound is the looser of the two)
+    import re
+
+    import dp_accounting as dpa
+
+    steps, eps = re.search(r"(\d+) steps, epsilon ([0-9.]+) at", line[0]).groups()
+    assert int(steps) == 24, line[0]
+    pld = dpa.pld.PLDAccountant()
+    pld.compose(dpa.PoissonSampledDpEvent(16 / 114, dpa.GaussianDpEvent(1.1)), 24)
+    assert pld.get_epsilon(1e-5) <= float(eps) <= 1.5 * pld.get_epsilon(1e-5), line[0]
 
 
 @pytest.mark.parametrize("argv, match", [
