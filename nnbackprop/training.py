@@ -193,6 +193,8 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
     else:
         rng, done, seed = _shuffler(model, optimizer, seed, batches, resume, plan.dp)
     model.optimizer, model.loss = optimizer, loss
+    if plan.dp is not None:
+        plan.dp.begin(plan.sample_rate)
     run = Run(model, optimizer, History())
     bar = ProgressBar(epochs, batches.steps, enabled=progress and (not parallel or comm.rank == 0))
     for cb in callbacks:
@@ -214,7 +216,7 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
                 del order  # not alive while the next epoch's is drawn
                 model.fit_state = _fit_state(seed, done + epoch + 1, batches, rng, plan.dp)
                 if plan.dp is not None and plan.dp.delta is not None:
-                    logs["epsilon"] = plan.dp.epsilon(plan.dp.steps, plan.sample_rate)
+                    logs["epsilon"] = plan.dp.spent()
                 if validation_data is not None:
                     val = _evaluate_shards(model, *validation_data, loss, metric_objs, batch_size, comm) \
                         if parallel else _evaluate(model, *validation_data, loss, metric_objs, batch_size)

@@ -233,3 +233,20 @@ def test_dp_refuses_batch_norm_by_name(be):
         _dp_fit(be, m, X, y, DPSGD(1.0, 1.0), batch_size=10)
     assert m.optimizer is None
     np.testing.assert_array_equal(_flat(m.parameters()), before)
+
+
+def test_epsilon_composes_fits_at_different_sampling_rates(be):
+    """One DPSGD through two fits (batches of 50, then of 10, of 100 rows): History's epsilon is the
+    composition of 2 steps at q = 0.5 and 10 at q = 0.1, not 12 steps at the last rate."""
+    dpa = pytest.importorskip("dp_accounting", reason="the 'dp' extra (dp-accounting) is not installed")
+    X, y = _data(n=100)
+    m = _net(be)
+    dp = DPSGD(1.0, 1.1, delta=1e-5, seed=0)
+    _dp_fit(be, m, X, y, dp, lr=0.1, batch_size=50)
+    h = _dp_fit(be, m, X, y, dp, lr=0.1, batch_size=10)
+    assert dp.steps == 12
+    pld = dpa.pld.PLDAccountant()
+    pld.compose(dpa.PoissonSampledDpEvent(0.5, dpa.GaussianDpEvent(1.1)), 2)
+    pld.compose(dpa.PoissonSampledDpEvent(0.1, dpa.GaussianDpEvent(1.1)), 10)
+    assert pld.get_epsilon(1e-5) <= h["epsilon"][-1] <= 1.5 * pld.get_epsilon(1e-5)
+    assert h["epsilon"][-1] > dp.epsilon(12, 0.1)
