@@ -90,7 +90,9 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--dp-clip", type=RATE, default=None, metavar="C",
                    help="DP-SGD: clip each example's gradient to norm C (with --dp-noise)")
     t.add_argument("--dp-noise", type=_number(float, lambda v: 0 <= v < math.inf, "a number >= 0"),
-                   default=None, metavar="SIGMA", help="DP-SGD: Gaussian noise multiplier sigma")
+                   default=None, metavar="SIGMA",
+                   help="DP-SGD: Gaussian noise multiplier sigma (drawn from fresh entropy, never from --seed, "
+                        "which the checkpoint records)")
     t.add_argument("--dp-delta", type=_number(float, lambda v: 0 < v < 1, "in (0, 1)"), default=None,
                    metavar="DELTA", help="DP-SGD: report epsilon at this delta (needs dp-accounting)")
     t.add_argument("--optimizer", default="adam", help="sgd, adagrad, rmsprop, adam, adamw")
@@ -389,7 +391,8 @@ def _dp_args(args):
     from .privacy import DPSGD
 
     try:
-        return DPSGD(args.dp_clip, args.dp_noise, delta=args.dp_delta, seed=args.seed)
+        # not seed=args.seed: the checkpoint records that seed, and noise drawn from it again could be subtracted
+        return DPSGD(args.dp_clip, args.dp_noise, delta=args.dp_delta, seed=None)
     except ImportError as exc:
         raise UsageError(f"argument --dp-delta: {exc}") from None
 

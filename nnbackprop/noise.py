@@ -21,9 +21,9 @@ floats f in [1, 2) built from 23 random bits each, so u1 lies on a lattice of
 step 2^-23: alone that would cut the tail at 5.6 sigma, too short for the
 Gaussian mechanism. So every u1 <= 2^-10 (u1's exact share 2^-10) is drawn
 again, uniform on (0, 2^-10] from 64 fresh bits in float64: the tail then runs
-to 10.2 sigma, beyond NumPy's own float32 ziggurat (8.2 sigma). Float noise is
-not cryptographically private in its lowest bits (Mironov 2012); no mode here
-claims to be.
+to 10.1 sigma (u1 >= 2^-74, sqrt(148 ln 2)), beyond NumPy's own float32 ziggurat
+(8.2 sigma). Float noise is not cryptographically private in its lowest bits
+(Mironov 2012); no mode here claims to be.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ class Normals:
     def __init__(self, seed: Any = None):
         seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         self._host = np.random.Generator(np.random.PCG64(seq))
-        lo, hi = (int(w) for w in seq.generate_state(2, np.uint32))
-        self._native_seed = (lo | hi << 32) >> 1  # 63 bits: every library's seed takes it
+        self._seq = seq
+        self._native_seed = _seed63(seq)
+        self._natives = 0    # native generators built so far: each after the first on a seed of its own
         self._fill = None    # the generator for the arrays seen first (built on first use)
         self._kind = None    # (array type, device, dtype) it was built for
         self._scratch = None  # one buffer like g, kept across steps
@@ -62,12 +63,20 @@ class Normals:
         kind = (type(g), _compat.device_of(g), g.dtype, tuple(g.shape))
         if kind != self._kind:
             self._kind, self._scratch = kind, _compat.namespace_of(g).empty_like(g)
-            self._fill = self._host_fill if _compat.on_host(g) else _compat.native_normals(g, self._native_seed)
+            self._fill = self._host_fill if _compat.on_host(g) else _compat.native_normals(g, self._next_seed())
             if self._fill is None:  # a writeable array with no generator of its own: host draws, copied
                 self._fill = self._copied_fill
         self._fill(self._scratch, float(scale))
         g += self._scratch
         return g
+
+    def _next_seed(self) -> int:
+        """The seed of the next native generator: one seeded like an earlier one would
+        repeat its draws (a second model, or the first again, trained with one DPSGD)."""
+        self._natives += 1
+        if self._natives == 1:
+            return self._native_seed
+        return _seed63(self._seq.spawn(1)[0])
 
     def host_draw(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         """Standard normals on the host, float64 where ``dtype`` is, else float32."""
@@ -88,6 +97,13 @@ class Normals:
         xi = self.host_draw(tuple(out.shape), out.dtype)
         xi *= xi.dtype.type(scale)
         out[...] = _compat.from_host(_compat.namespace_of(out), xi, out.dtype, _compat.device_of(out))
+
+
+def _seed63(seq: np.random.SeedSequence) -> int:
+    """A seed below 2^63 from the sequence's first 64 bits, in Python integers (uint64
+    times a Python int list promotes to float64 and keeps only 53 of them)."""
+    lo, hi = (int(v) for v in seq.generate_state(2, np.uint32))
+    return (lo | hi << 32) >> 1
 
 
 def _is_float64(dtype: Any) -> bool:

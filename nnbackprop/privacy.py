@@ -76,6 +76,7 @@ class DPSGD:
         self.rng = np.random.default_rng(seed)
         self.normals = Normals(np.random.SeedSequence(seed).spawn(1)[0])
         self.steps = 0  # steps taken, for the accountant
+        self._segments: list = []  # (sampling rate, steps when a fit at that rate began): see spent()
 
     def check_model(self, model: Any) -> None:
         per_example.check_separable(model, "DP-SGD")
@@ -111,6 +112,24 @@ class DPSGD:
             J = J + model.l2_penalty(loss.l2)
             store.add_decay(loss.l2)
         return J
+
+    def begin(self, sample_rate: float) -> None:
+        """A fit starts taking steps at ``sample_rate`` (fit calls this, after its checks)."""
+        if not self._segments or self._segments[-1][0] != sample_rate:
+            self._segments.append((sample_rate, self.steps))
+
+    def spent(self) -> float:
+        """epsilon at ``self.delta`` for every step this DPSGD has taken, each fit's steps
+        at that fit's sampling rate (what History reports); inf for noise 0."""
+        if self.noise == 0:
+            return math.inf
+        dp = _accountant()
+        acc = dp.rdp.RdpAccountant(orders=_ORDERS)
+        ends = [start for _, start in self._segments[1:]] + [self.steps]
+        for (rate, start), end in zip(self._segments, ends):
+            if end > start:
+                acc.compose(dp.PoissonSampledDpEvent(rate, dp.GaussianDpEvent(self.noise)), end - start)
+        return float(acc.get_epsilon(self.delta))
 
     def epsilon(self, steps: int, sample_rate: float) -> float:
         """epsilon at ``self.delta`` after ``steps`` Poisson-sampled Gaussian steps

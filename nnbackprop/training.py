@@ -162,7 +162,11 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
                                  f"of {X.shape[0]}; need at least one row on each side")
             cut = X.shape[0] - n_val
             Xt, Tt, val = X[:cut, ...], T[:cut, ...], (X[cut:, ...], T[cut:, ...])
-            plan_.weight = None if plan_.weight is None else plan_.weight[:cut]
+            if plan_.weight is not None:  # the training rows' own: refused if all zero there
+                from .weights import check_weight
+
+                plan_.weight = check_weight(plan_.weight[:cut, ...], cut, model.xp, model.device, model.dtype,
+                                            "sample_weight (times class_weight) of the training rows")[0]
             plan_.train_rows(cut)
         elif val is not None:
             if len(val) != 2:
@@ -187,8 +191,10 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
         _dist.broadcast_model(model, optimizer, comm)
         rng, done = _dist.rank_rng(seed, comm), 0
     else:
-        rng, done, seed = _shuffler(model, optimizer, seed, batches, resume)
+        rng, done, seed = _shuffler(model, optimizer, seed, batches, resume, plan.dp)
     model.optimizer, model.loss = optimizer, loss
+    if plan.dp is not None:
+        plan.dp.begin(plan.sample_rate)
     run = Run(model, optimizer, History())
     bar = ProgressBar(epochs, batches.steps, enabled=progress and (not parallel or comm.rank == 0))
     for cb in callbacks:
@@ -198,7 +204,7 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
             for epoch in range(epochs):
                 for cb in callbacks:
                     cb.on_epoch_begin(run, epoch)
-                model.fit_state = _fit_state(seed, done + epoch, batches, rng)  # where an interrupt leaves it
+                model.fit_state = _fit_state(seed, done + epoch, batches, rng, plan.dp)  # where an interrupt leaves it
                 if plan.poisson:
                     order = plan.dp.poisson_batches(batches.n, batch_size)
                 else:
@@ -208,9 +214,9 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
                 else:
                     logs = _epoch(run, X, T, loss, metric_objs, batches, order, epoch, bar, plan)
                 del order  # not alive while the next epoch's is drawn
-                model.fit_state = _fit_state(seed, done + epoch + 1, batches, rng)
+                model.fit_state = _fit_state(seed, done + epoch + 1, batches, rng, plan.dp)
                 if plan.dp is not None and plan.dp.delta is not None:
-                    logs["epsilon"] = plan.dp.epsilon(plan.dp.steps, plan.sample_rate)
+                    logs["epsilon"] = plan.dp.spent()
                 if validation_data is not None:
                     val = _evaluate_shards(model, *validation_data, loss, metric_objs, batch_size, comm) \
                         if parallel else _evaluate(model, *validation_data, loss, metric_objs, batch_size)
@@ -229,13 +235,17 @@ def fit(model, X, T, *, loss, optimizer, epochs: int = 1, batch_size: int | None
     return run.history
 
 
-def _fit_state(seed, epochs_done: int, batches, rng) -> dict:
-    """The JSON-able record of a run after ``epochs_done`` epochs (see :func:`fit`)."""
-    return {"seed": seed, "epochs": epochs_done, "rows": batches.n, "batch_size": batches.batch_size,
-            "rng": rng.bit_generator.state}
+def _fit_state(seed, epochs_done: int, batches, rng, dp=None) -> dict:
+    """The JSON-able record of a run after ``epochs_done`` epochs (see :func:`fit`);
+    a DP-SGD run also records the steps its DPSGD has taken."""
+    state = {"seed": seed, "epochs": epochs_done, "rows": batches.n, "batch_size": batches.batch_size,
+             "rng": rng.bit_generator.state}
+    if dp is not None:
+        state["dp_steps"] = dp.steps
+    return state
 
 
-def _shuffler(model, optimizer, seed, batches, resume: bool):
+def _shuffler(model, optimizer, seed, batches, resume: bool, dp=None):
     """(generator, epochs done, seed) of the run: a fresh default_rng(seed) with no
     epochs done, or (resume) the generator ``model.fit_state`` recorded, after the
     checks that it is the same run."""
@@ -253,6 +263,10 @@ def _shuffler(model, optimizer, seed, batches, resume: bool):
     if (batches.n, batches.batch_size) != (st["rows"], st["batch_size"]):
         raise ValueError(f"resume=True on {batches.n} rows in batches of {batches.batch_size}, but the "
                          f"run had {st['rows']} rows in batches of {st['batch_size']}: not the same run")
+    if dp is not None and dp.steps != st.get("dp_steps", 0):
+        raise ValueError(f"resume=True with a DPSGD that has taken {dp.steps} steps, but the run took "
+                         f"{st.get('dp_steps', 0)} DP-SGD steps: epsilon would leave those out, and a DPSGD "
+                         f"seeded alike would draw their noise again; resume with the run's own DPSGD")
     rng = np.random.default_rng()
     try:
         rng.bit_generator.state = st["rng"]

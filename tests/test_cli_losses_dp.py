@@ -55,6 +55,17 @@ def test_dp_sgd_reports_epsilon(tmp_path, capsys):
     assert code == 0, err
     line = [ln for ln in out.splitlines() if ln.startswith("DP-SGD:")]
     assert len(line) == 1 and "noise 1.1" in line[0] and "epsilon" in line[0] and "delta 1e-05" in line[0], out
+    # the number itself: 114 training rows of iris's 150, 3 epochs of ceil(114 / 16) = 8 steps at q = 16 / 114;
+    # between dp-accounting's PLD bound and 1.5 times it (the RDP bound is the looser of the two)
+    import re
+
+    import dp_accounting as dpa
+
+    steps, eps = re.search(r"(\d+) steps, epsilon ([0-9.]+) at", line[0]).groups()
+    assert int(steps) == 24, line[0]
+    pld = dpa.pld.PLDAccountant()
+    pld.compose(dpa.PoissonSampledDpEvent(16 / 114, dpa.GaussianDpEvent(1.1)), 24)
+    assert pld.get_epsilon(1e-5) <= float(eps) <= 1.5 * pld.get_epsilon(1e-5), line[0]
 
 
 @pytest.mark.parametrize("argv, match", [
@@ -71,3 +82,20 @@ def test_bad_flags_are_refused_before_any_work(tmp_path, monkeypatch, capsys, ar
     status, out, err = run(capsys, *argv)
     assert status == 2 and out == "" and err.startswith("nnbackprop: error: ") and match in err, (status, err)
     assert os.listdir(tmp_path) == []
+
+
+def test_dp_noise_is_not_seeded_by_the_recorded_seed(tmp_path, capsys, noisy):
+    """--seed (weights, split, shuffling) is written into the checkpoint; noise drawn from it could
+    be drawn again by anyone holding the checkpoint and subtracted, leaving no privacy. Two runs with
+    the same --seed give the same weights without noise and different ones with it."""
+    path, _, _ = noisy
+
+    def weights(noise, name):
+        code, out, err = run(capsys, "train", "--data", path, "--hidden", "4", "--epochs", "1", "--batch-size", "100",
+                             "--dp-clip", "1.0", "--dp-noise", noise, "--out", tmp_path / name, "--backend", "numpy",
+                             "--no-progress", "--seed", "3")
+        assert code == 0, err
+        return np.concatenate([np.ravel(p) for p in nb.load(tmp_path / name).parameters()])
+
+    assert np.array_equal(weights("0", "a.npz"), weights("0", "b.npz"))
+    assert not np.allclose(weights("1.0", "c.npz"), weights("1.0", "d.npz"))

@@ -121,3 +121,25 @@ def test_normals_stream_goes_on_across_calls(be):
     second = be.host(normals.add_to(be.asarray(np.zeros(1000), "float64"), 1.0))
     assert not np.allclose(first, second)
     _assert_standard_normal(np.concatenate([first, second]), ks_n=2000)
+
+
+def test_normals_never_restart_the_stream_for_another_array(be):
+    """A second kind of array (another shape, as a second model trained with the same DPSGD) gets
+    fresh noise, and so does the first again: no draw repeats an earlier one, on any backend."""
+    normals = noise.Normals(4)
+    first = be.host(normals.add_to(be.asarray(np.zeros(1000), "float64"), 1.0)).copy()
+    other = be.host(normals.add_to(be.asarray(np.zeros(500), "float64"), 1.0)).copy()
+    again = be.host(normals.add_to(be.asarray(np.zeros(1000), "float64"), 1.0)).copy()
+    assert not np.allclose(again, first)
+    assert not np.allclose(other, first[:500]) and not np.allclose(other, again[:500])
+    _assert_standard_normal(np.concatenate([first, other, again]), ks_n=2500)
+
+
+def test_native_seeds_keep_all_63_bits():
+    """The seed handed to PyTorch's or CuPy's generator is the seed sequence's first 64 bits
+    (as Python integers, not through float64, which would keep 53), halved below 2^63."""
+    w = [int(v) for v in np.random.SeedSequence(5).generate_state(2, np.uint32)]
+    normals = noise.Normals(5)
+    assert normals._next_seed() == (w[0] | w[1] << 32) >> 1
+    child = [int(v) for v in np.random.SeedSequence(5).spawn(1)[0].generate_state(2, np.uint32)]
+    assert normals._next_seed() == (child[0] | child[1] << 32) >> 1

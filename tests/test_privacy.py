@@ -203,3 +203,50 @@ def test_epsilon_counts_only_the_training_rows(be):
     assert da.steps == 16  # 80 training rows in batches of 10, two epochs
     assert ha["epsilon"][-1] == da.epsilon(16, 10 / 80)
     assert da.epsilon(16, 10 / 100) < ha["epsilon"][-1]  # a smaller rate would have been too kind
+
+
+def test_resume_refuses_a_dpsgd_that_has_not_taken_the_runs_steps(be):
+    """A resumed DP run with a fresh DPSGD would report epsilon for the resumed steps only and,
+    seeded alike, draw the first steps' noise again: refused before any change. The run's own
+    DPSGD (after an interrupt) resumes, and its epsilon counts every step."""
+    pytest.importorskip("dp_accounting", reason="the 'dp' extra (dp-accounting) is not installed")
+    X, y = _data(n=40)
+    kw = dict(loss="softmax_cross_entropy", batch_size=10, seed=1, progress=False)
+    m = _net(be)
+    dp = DPSGD(1.0, 1.1, delta=1e-5, seed=0)
+    m.fit(be.asarray(X, "float64"), be.asarray(y), optimizer=nb.optim.SGD(0.1), epochs=1, dp=dp, **kw)
+    assert m.fit_state["dp_steps"] == 4
+    before = _flat(m.parameters())
+    with pytest.raises(ValueError, match="4 DP-SGD steps"):
+        m.fit(be.asarray(X, "float64"), be.asarray(y), optimizer=m.optimizer, epochs=1, resume=True,
+              dp=DPSGD(1.0, 1.1, delta=1e-5, seed=0), **kw)
+    np.testing.assert_array_equal(_flat(m.parameters()), before)
+    h = m.fit(be.asarray(X, "float64"), be.asarray(y), optimizer=m.optimizer, epochs=1, resume=True, dp=dp, **kw)
+    assert dp.steps == 8 and h["epsilon"][-1] == dp.epsilon(8, 10 / 40)
+
+
+def test_dp_refuses_batch_norm_by_name(be):
+    m = nb.mlp([3, 5, 3], "tanh", norm="batch", xp=be.xp, device=be.device, dtype="float64", seed=0)
+    X, y = _data()
+    before = _flat(m.parameters())
+    with pytest.raises(ValueError, match=r"layer 1 \(BatchNorm\) is not marked per_example_separable"):
+        _dp_fit(be, m, X, y, DPSGD(1.0, 1.0), batch_size=10)
+    assert m.optimizer is None
+    np.testing.assert_array_equal(_flat(m.parameters()), before)
+
+
+def test_epsilon_composes_fits_at_different_sampling_rates(be):
+    """One DPSGD through two fits (batches of 50, then of 10, of 100 rows): History's epsilon is the
+    composition of 2 steps at q = 0.5 and 10 at q = 0.1, not 12 steps at the last rate."""
+    dpa = pytest.importorskip("dp_accounting", reason="the 'dp' extra (dp-accounting) is not installed")
+    X, y = _data(n=100)
+    m = _net(be)
+    dp = DPSGD(1.0, 1.1, delta=1e-5, seed=0)
+    _dp_fit(be, m, X, y, dp, lr=0.1, batch_size=50)
+    h = _dp_fit(be, m, X, y, dp, lr=0.1, batch_size=10)
+    assert dp.steps == 12
+    pld = dpa.pld.PLDAccountant()
+    pld.compose(dpa.PoissonSampledDpEvent(0.5, dpa.GaussianDpEvent(1.1)), 2)
+    pld.compose(dpa.PoissonSampledDpEvent(0.1, dpa.GaussianDpEvent(1.1)), 10)
+    assert pld.get_epsilon(1e-5) <= h["epsilon"][-1] <= 1.5 * pld.get_epsilon(1e-5)
+    assert h["epsilon"][-1] > dp.epsilon(12, 0.1)

@@ -243,3 +243,46 @@ def test_validation_split_cuts_the_weights_with_the_rows(be):
     assert ha["loss"] == hb["loss"] and ha["val_loss"] == hb["val_loss"]
     for p, q in zip(_weights(a), _weights(b)):
         assert np.array_equal(p, q)
+
+
+# estimators ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind, bad, match", [
+    ("sample_weight", np.r_[-1.0, np.ones(39)], "negative"),
+    ("sample_weight", np.r_[np.nan, np.ones(39)], "NaN or infinite"),
+    ("sample_weight", np.zeros(40), "all zero"),
+    ("class_weight", {0: -1.0}, ">= 0"),
+    ("class_weight", {0: 0.0, 1: 0.0, 2: 0}, "all zero"),
+])
+def test_estimator_refuses_bad_weights_before_replacing_the_fitted_net(kind, bad, match):
+    pytest.importorskip("sklearn")
+    import warnings
+
+    from nnbackprop.sklearn import MLPClassifier
+
+    X, y = _data(None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPClassifier((5,), max_iter=3, random_state=0).fit(X, y)
+    coefs, curve, model = [c.copy() for c in est.coefs_], list(est.loss_curve_), est.model_
+    with pytest.raises(ValueError, match=match):
+        if kind == "sample_weight":
+            est.fit(X, y, sample_weight=bad)
+        else:
+            est.set_params(class_weight=bad).fit(X, y)
+    assert est.model_ is model and est.loss_curve_ == curve
+    for a, b in zip(coefs, est.coefs_):
+        assert np.array_equal(a, b)
+
+
+def test_weights_all_zero_on_the_training_rows_are_refused_before_any_change(be):
+    """validation_split keeps the last rows' weights for validation: zero weights on every training
+    row leave nothing to train on, refused up front (not a divergence after an epoch)."""
+    X, y = _data(be)
+    m = _net(be)
+    before = _weights(m)
+    w = np.r_[np.zeros(30), np.ones(10)]
+    with pytest.raises(ValueError, match="all zero"):
+        _fit(be, m, X, y, sample_weight=be.asarray(w, "float64"), validation_split=0.25)
+    assert m.optimizer is None
+    for a, b in zip(before, _weights(m)):
+        assert np.array_equal(a, b)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import numbers
+import types
 import warnings
 
 import numpy as np
@@ -19,7 +20,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .. import _compat, training
+from .. import _compat, training, weights
 from .._mlp import mlp
 from ..layers import Dense
 from ..model import Sequential
@@ -144,6 +145,9 @@ class BaseMLP(BaseEstimator):
         T, n_out, strata = self._targets(xp, X, y, first, classes)
         w = _data.sample_weight(sample_weight, X.shape[0], xp, X.dtype, dev)
         cw = self._class_weight_indices()
+        if w is not None or cw is not None:  # refused here, before the fitted net is replaced; fit checks again
+            weights.fit_weights(types.SimpleNamespace(xp=xp, n_out=n_out, device=dev, dtype=X.dtype),
+                                T, self._loss(), w, cw)
         rs = check_random_state(self.random_state)
         if first:
             self.model_ = mlp([X.shape[1], *sizes, n_out], ACTIVATIONS[self.activation], xp=xp,
