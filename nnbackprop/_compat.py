@@ -304,7 +304,10 @@ def native_normals(x: Any, seed: int) -> Any:
 
         def fill(out, std):
             with out.device:
-                gen.standard_normal(dtype=out.dtype, out=out)
+                if out.dtype.itemsize >= 4:
+                    gen.standard_normal(dtype=out.dtype, out=out)
+                else:  # CuPy's generator makes float32 and float64 only: float16 by a float32 draw
+                    out[...] = gen.standard_normal(out.shape, dtype="float32")
                 out *= std
         return fill
     return None
