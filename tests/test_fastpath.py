@@ -35,8 +35,11 @@ def test_relu_in_place_equals_generic(be, rng, dtype, generic):
     zh = be.host(_z(be, rng, dtype)).copy()
     dA = rng.standard_normal(zh.shape)
     z = be.asarray(zh.copy(), dtype)
+    nb.activations._ZEROS.clear()
     fast = relu.forward(z, xp, out=z)
     assert (fast is z) == _compat.is_writeable(z)
+    # host arrays take maximum(z, zeros): the kept zeros operand shows the fast path ran
+    assert ((z.shape, z.dtype) in nb.activations._ZEROS) == (_compat.is_writeable(z) and _compat.on_host(z))
     fast = be.host(fast).copy()
     a = be.asarray(fast.copy(), dtype)  # delta written over a (the training step's choice)
     fast_a = relu.backward(be.asarray(dA, dtype), None, a, xp, out=a)
