@@ -203,3 +203,17 @@ def test_softmax_xent_labels_out_of_range_equals_one_hot_form(be, rng, generic):
     J2, g2 = (be.host(a) for a in loss.value_and_grad(z, labels, xp))
     np.testing.assert_allclose(J, J2, rtol=1e-14)
     np.testing.assert_allclose(g, g2, rtol=1e-14, atol=1e-16)
+
+
+@pytest.mark.parametrize("classes", [3, nb.losses._FEW_CLASSES, nb.losses._FEW_CLASSES + 1])
+def test_row_max_equals_numpy_row_max(rng, classes):
+    """The host kernel's row max (a transposed copy reduced down its columns for few
+    classes): bit-equal to ``z.max(axis=1)``, NaN and infinities included, both forms."""
+    z = rng.standard_normal((37, classes)) * 10
+    z[1, 0], z[2, -1], z[3, :] = np.nan, np.inf, -np.inf
+    for dtype in ("float32", "float64"):
+        zd = z.astype(dtype)
+        got = nb.losses._row_max(zd)
+        assert got.shape == (37, 1) and got.dtype == zd.dtype
+        np.testing.assert_array_equal(got, zd.max(axis=1, keepdims=True))
+        assert np.isnan(got[1, 0]) and got[2, 0] == np.inf and got[3, 0] == -np.inf
