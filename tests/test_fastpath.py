@@ -217,3 +217,21 @@ def test_row_max_equals_numpy_row_max(rng, classes):
         assert got.shape == (37, 1) and got.dtype == zd.dtype
         np.testing.assert_array_equal(got, zd.max(axis=1, keepdims=True))
         assert np.isnan(got[1, 0]) and got[2, 0] == np.inf and got[3, 0] == -np.inf
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_l2_squares_over_the_flat_buffer_equal_each_parameters_own(be, dtype, generic):
+    """The L2 penalty's ||W||^2, one square over the flat buffer's decaying slice and a
+    sum per parameter: bit-equal to xp.sum(W * W) parameter by parameter."""
+    model = nb.mlp([7, 9, 6, 3], "relu", xp=be.xp, device=be.device, dtype=dtype, seed=4)
+    xp = be.xp
+    expected = [be.host(xp.sum(la.W * la.W)) for la in model.layers]
+    fast = [be.host(s) for s in model.store.decaying_sq_norms()]
+    generic()
+    slow = [be.host(s) for s in model.store.decaying_sq_norms()]
+    for f, s, e in zip(fast, slow, expected, strict=True):
+        np.testing.assert_array_equal(f, e)
+        np.testing.assert_array_equal(s, e)
+    J = model.l2_penalty(0.5)
+    np.testing.assert_allclose(float(J), 0.25 * sum(float(np.sum(be.host(la.W).astype(np.float64) ** 2))
+                                                    for la in model.layers), rtol=1e-5)
