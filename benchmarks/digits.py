@@ -12,6 +12,14 @@ configurations (:data:`CONFIGS`):
 A timed call is a whole fit from a fresh model: construction and all epochs,
 nothing else. Each call uses the next seed (initial weights and shuffling), so
 the accuracy is a mean over seeds, not one draw; scoring is untimed.
+
+:func:`estimator_case` times the estimators instead, each at its own defaults
+(issue 15's target): ``nnbackprop.sklearn.MLPClassifier(random_state=seed)``
+against ``sklearn.neural_network.MLPClassifier(random_state=seed)``, 100 ReLU
+units, Adam lr 1e-3, batch 200, alpha 1e-4, at most 200 epochs with
+scikit-learn's stopping rule, on X in float64 or float32 (each computes in X's
+dtype), ``ConvergenceWarning`` silenced. A timed call is ``fit`` itself,
+validation included.
 """
 
 from __future__ import annotations
@@ -42,13 +50,13 @@ class Config:
 CONFIGS = {c.name: c for c in (Config("sgd", "sgd", 0.1, 32, 30), Config("adam", "adam", 1e-3, 200, 137))}
 
 
-def load(seed: int = 0):
+def load(seed: int = 0, dtype: str = DTYPE):
     """(X_train, y_train, X_test, y_test): pixels scaled to [0, 1], stratified 80/20 split."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     X, y = load_digits(return_X_y=True)
-    X = (X / 16.0).astype(DTYPE)
+    X = (X / 16.0).astype(dtype)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=seed, stratify=y)
     return Xtr, ytr.astype(np.int64), Xte, yte.astype(np.int64)
 
@@ -108,4 +116,46 @@ def digits_case(impl: str, config: str = "sgd", epochs: int | None = None) -> Ca
             "n_train": int(Xtr.shape[0]), "n_test": int(Xte.shape[0])}
     case = Case(fn, info=info)
     case.state["scores"] = lambda: [accuracy(impl, m, Xte, yte) for m in fitted]
+    return case
+
+
+ESTIMATOR_DTYPES = ("float64", "float32")
+
+
+def estimator_case(impl: str, dtype: str = "float64", max_iter: int | None = None) -> Case:
+    """``impl`` "nnbackprop" or "sklearn": its ``MLPClassifier`` at the defaults, X in
+    ``dtype``; ``fn()`` fits one (next seed, ``random_state=seed``) and returns it.
+    ``max_iter`` other than the default 200 only for smoke tests.
+
+    ``case.state["scores"]()`` gives the test accuracy of every fit so far.
+    """
+    try:
+        Xtr, ytr, Xte, yte = load(dtype=dtype)
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier as SklearnMLP
+    except ImportError as exc:
+        raise Unavailable(f"scikit-learn is not installed ({exc}); pip install scikit-learn") from exc
+    if impl == "nnbackprop":
+        from nnbackprop.sklearn import MLPClassifier as Estimator
+    else:
+        Estimator = SklearnMLP
+    kw = {} if max_iter is None else {"max_iter": max_iter}
+    seeds, fitted = itertools.count(), []
+
+    def fn():
+        est = Estimator(random_state=next(seeds), **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter reached: not the question
+            est.fit(Xtr, ytr)
+        fitted.append(est)
+        return est
+
+    defaults = Estimator(**kw)
+    info = {"impl": impl, "backend": "numpy", "phase": "estimator_fit", "dtype": dtype,
+            "solver": defaults.solver, "hidden": list(defaults.hidden_layer_sizes),
+            "batch": min(200, int(Xtr.shape[0])), "lr": defaults.learning_rate_init,
+            "max_iter": defaults.max_iter, "n_train": int(Xtr.shape[0]), "n_test": int(Xte.shape[0])}
+    case = Case(fn, info=info)
+    case.state["scores"] = lambda: [float(np.mean(est.predict(Xte) == yte)) for est in fitted]
+    case.state["epochs"] = lambda: [int(est.n_iter_) for est in fitted]
     return case

@@ -386,7 +386,7 @@ def softmax_xent_labels(z: Any, labels: Any, out: Any = None, row_scale: Any = N
         return None
     rows = np.arange(n)
     out = out if out is z and _compat.writer(z) is not None else None
-    g = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+    g = np.subtract(z, _row_max(z), out=out)
     picked = g[rows, labels]
     np.exp(g, out=g)
     s = g.sum(axis=1, keepdims=True)
@@ -401,6 +401,19 @@ def softmax_xent_labels(z: Any, labels: Any, out: Any = None, row_scale: Any = N
     g[rows, labels] -= 1          # - onehot
     g *= z.dtype.type(1 / n)      # / N
     return np.asarray(J, dtype=z.dtype), g
+
+
+_FEW_CLASSES = 32  # up to this many columns a row max is faster over a transposed copy
+
+
+def _row_max(z: Any) -> Any:
+    """max over each row of a host array z (N, C), as (N, 1). For few columns NumPy's
+    row reduction runs a short loop per row (9 us for 200 x 10): a transposed copy
+    reduced down its columns is vectorised across rows (3 us). A max is exact, so
+    the numbers are the same."""
+    if z.shape[1] <= _FEW_CLASSES:
+        return np.ascontiguousarray(z.T).max(axis=0)[:, None]
+    return z.max(axis=1, keepdims=True)
 
 
 def one_hot(labels: Any, n_classes: int, xp: Any, dtype: Any) -> Any:

@@ -269,9 +269,7 @@ class Sequential:
     def l2_penalty(self, lam: float) -> Any:
         """lambda/2 sum ||p||^2 over the parameters the penalty applies to (every
         layer's ``decay``: Dense's weights, not biases), a 0-d array."""
-        xp = self.xp
-        params = self.store.params
-        return (lam / 2) * sum(xp.sum(params[n] * params[n]) for n in self.store.decaying)
+        return (lam / 2) * sum(self.store.decaying_sq_norms())
 
     def train_step(self, X: Any, T: Any, loss: Any, optimizer: Any) -> Any:
         """One gradient-descent step on a batch X (N, n_in), T: forward, J, backward, update.

@@ -111,6 +111,22 @@ class ParamStore:
         for name in self.decaying:
             self.grads[name] = self.grads[name] + lam * self.params[name]
 
+    def decaying_sq_norms(self) -> list[Any]:
+        """||p||^2 (0-d arrays) of each parameter the L2 penalty applies to, in order.
+
+        Where flat and writeable, the squares are one operation over one slice of
+        the flat buffer, and each parameter's sum a reduction of its own contiguous
+        part: the same numbers as ``xp.sum(p * p)`` per parameter (a contiguous array's
+        sum runs over its elements in memory order, whatever its shape)."""
+        xp = self.xp
+        m = _compat.writer(self.flat_params) if self.flat else None
+        reduce = getattr(getattr(m, "add", None), "reduce", None)  # a ufunc's own: no wrapper per call
+        if reduce is None:
+            return [xp.sum(self.params[n] * self.params[n]) for n in self.decaying]
+        p = self.flat_params[:self._decay_stop]
+        sq = p * p
+        return [reduce(sq[a:b]) for a, b in (self._offsets[n] for n in self.decaying)]
+
     def add_noise(self, normals: Any, scale: float) -> None:
         """grads += scale * xi, xi standard normals from ``normals`` (a
         :class:`nnbackprop.noise.Normals`), drawn on the gradients' device: one draw

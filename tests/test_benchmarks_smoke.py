@@ -69,6 +69,22 @@ def test_digits_one_epoch(impl, config):
     assert case.info["epochs"] == 1 and case.info["solver"] == digits.CONFIGS[config].solver
 
 
+@pytest.mark.parametrize("dtype", digits.ESTIMATOR_DTYPES)
+@pytest.mark.parametrize("impl", ["nnbackprop", "sklearn"])
+def test_digits_estimator_two_epochs(impl, dtype):
+    """The estimator case (issue 15's target) with max_iter=2: each fit is the library's own
+    MLPClassifier, at the next seed, in X's dtype."""
+    pytest.importorskip("sklearn", reason="scikit-learn is not installed: the digits benchmark skips")
+    case = digits.estimator_case(impl, dtype, max_iter=2)
+    first, second = case.fn(), case.fn()
+    assert type(first).__module__.startswith("nnbackprop" if impl == "nnbackprop" else "sklearn")
+    assert (first.random_state, second.random_state) == (0, 1)
+    assert first.coefs_[0].dtype == np.dtype(dtype) and case.state["epochs"]() == [2, 2]
+    scores = case.state["scores"]()
+    assert len(scores) == 2 and all(0.0 <= a <= 1.0 for a in scores)
+    assert case.info["dtype"] == dtype and case.info["solver"] == "adam" and case.info["hidden"] == [100]
+
+
 def _fake_results():
     rows = []
     for impl, backend in [("nnbackprop", "numpy"), ("numpy_hand", "numpy"), ("torch_eager", "torch"),
@@ -87,6 +103,14 @@ def _fake_results():
                                                   "config": "adam", "fits": fits,
                                                   "ratio": {"ratio": 0.5, "q1": 0.45, "q3": 0.55}},
                  "stats": {"median": 2.0, "iqr": 0.0, "rounds": 1, "iterations": 1}})
+    for dtype, r, acc in (("float64", 0.45, 0.97), ("float32", 0.40, 0.97)):
+        est = {impl: {"impl": impl, "dtype": dtype, "median": 0.3, "iqr": 0.02, "epochs": 200.0,
+                      "accuracy": acc if impl == "nnbackprop" else 0.972, "accuracy_std": 0.003,
+                      "accuracies": [acc] * 8} for impl in ("nnbackprop", "sklearn")}
+        rows.append({"name": f"estimator-{dtype}", "extra_info": {
+            "impl": "digits_estimator", "phase": "estimator_fit", "backend": "numpy", "dtype": dtype,
+            "fits": est, "ratio": {"ratio": r, "q1": r - 0.02, "q3": r + 0.02}},
+            "stats": {"median": 5.0, "iqr": 0.0, "rounds": 1, "iterations": 1}})
     pair = {"ratio": 0.9, "q1": 0.85, "q3": 0.95, "median_a": 0.009, "median_b": 0.01, "rounds": 3}
     pairs = {"nnbackprop/numpy_hand": pair, "nnbackprop_torch/torch_eager": {**pair, "ratio": 0.95},
              "fit_epoch/numpy_hand_epoch": {**pair, "ratio": 1.1},
@@ -113,6 +137,13 @@ def test_report_renders(tmp_path):
             "| 1.10× [0.85, 0.95] | — | met |") in text
     assert "| (reference, no target) PyTorch GEMM floor / PyTorch eager step | tiny | — | 0.92× [0.85, 0.95] |" in text
     assert "epoch, per step / hand-written NumPy step | medium" not in text  # no pair, no separate median
+    # the estimators' targets (issue 15): accuracy within the tolerance of scikit-learn's counts as the same
+    assert ("| estimator at scikit-learn's defaults, float64 (digits fit time / scikit-learn's, same accuracy) "
+            "| — | ≤ 0.50× | 0.45× [0.43, 0.47] | accuracy 0.970 vs 0.972 | met |") in text
+    assert ("| estimator at scikit-learn's defaults, float32 (digits fit time / scikit-learn's, same accuracy) "
+            "| — | ≤ 0.35× | 0.40× [0.38, 0.42] | accuracy 0.970 vs 0.972 | **missed** |") in text
+    assert "| float64 | nnbackprop | 300.00 ms ± 10.00 ms | 200.0 | 0.970 ± 0.003 (8 seeds) |" in text
+    assert "### float64" not in text  # the estimators' rows make no step table of their own
 
 
 def test_report_plot(tmp_path):

@@ -35,8 +35,11 @@ def test_relu_in_place_equals_generic(be, rng, dtype, generic):
     zh = be.host(_z(be, rng, dtype)).copy()
     dA = rng.standard_normal(zh.shape)
     z = be.asarray(zh.copy(), dtype)
+    nb.activations._ZEROS.clear()
     fast = relu.forward(z, xp, out=z)
     assert (fast is z) == _compat.is_writeable(z)
+    # host arrays take maximum(z, zeros): the kept zeros operand shows the fast path ran
+    assert ((z.shape, z.dtype) in nb.activations._ZEROS) == (_compat.is_writeable(z) and _compat.on_host(z))
     fast = be.host(fast).copy()
     a = be.asarray(fast.copy(), dtype)  # delta written over a (the training step's choice)
     fast_a = relu.backward(be.asarray(dA, dtype), None, a, xp, out=a)
@@ -200,3 +203,35 @@ def test_softmax_xent_labels_out_of_range_equals_one_hot_form(be, rng, generic):
     J2, g2 = (be.host(a) for a in loss.value_and_grad(z, labels, xp))
     np.testing.assert_allclose(J, J2, rtol=1e-14)
     np.testing.assert_allclose(g, g2, rtol=1e-14, atol=1e-16)
+
+
+@pytest.mark.parametrize("classes", [3, nb.losses._FEW_CLASSES, nb.losses._FEW_CLASSES + 1])
+def test_row_max_equals_numpy_row_max(rng, classes):
+    """The host kernel's row max (a transposed copy reduced down its columns for few
+    classes): bit-equal to ``z.max(axis=1)``, NaN and infinities included, both forms."""
+    z = rng.standard_normal((37, classes)) * 10
+    z[1, 0], z[2, -1], z[3, :] = np.nan, np.inf, -np.inf
+    for dtype in ("float32", "float64"):
+        zd = z.astype(dtype)
+        got = nb.losses._row_max(zd)
+        assert got.shape == (37, 1) and got.dtype == zd.dtype
+        np.testing.assert_array_equal(got, zd.max(axis=1, keepdims=True))
+        assert np.isnan(got[1, 0]) and got[2, 0] == np.inf and got[3, 0] == -np.inf
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_l2_squares_over_the_flat_buffer_equal_each_parameters_own(be, dtype, generic):
+    """The L2 penalty's ||W||^2, one square over the flat buffer's decaying slice and a
+    sum per parameter: bit-equal to xp.sum(W * W) parameter by parameter."""
+    model = nb.mlp([7, 9, 6, 3], "relu", xp=be.xp, device=be.device, dtype=dtype, seed=4)
+    xp = be.xp
+    expected = [be.host(xp.sum(la.W * la.W)) for la in model.layers]
+    fast = [be.host(s) for s in model.store.decaying_sq_norms()]
+    generic()
+    slow = [be.host(s) for s in model.store.decaying_sq_norms()]
+    for f, s, e in zip(fast, slow, expected, strict=True):
+        np.testing.assert_array_equal(f, e)
+        np.testing.assert_array_equal(s, e)
+    J = model.l2_penalty(0.5)
+    np.testing.assert_allclose(float(J), 0.25 * sum(float(np.sum(be.host(la.W).astype(np.float64) ** 2))
+                                                    for la in model.layers), rtol=1e-5)
