@@ -125,6 +125,8 @@ ESTIMATOR_DTYPES = ("float64", "float32")
 def estimator_case(impl: str, dtype: str = "float64", max_iter: int | None = None) -> Case:
     """``impl`` "nnbackprop" or "sklearn": its ``MLPClassifier`` at the defaults, X in
     ``dtype``; ``fn()`` fits one (next seed, ``random_state=seed``) and returns it.
+    "lean": the floor, :mod:`benchmarks.lean_fit` for the epochs scikit-learn's
+    defaults run here (all 200), ``fn()`` returning its (W, b).
     ``max_iter`` other than the default 200 only for smoke tests.
 
     ``case.state["scores"]()`` gives the test accuracy of every fit so far.
@@ -135,6 +137,8 @@ def estimator_case(impl: str, dtype: str = "float64", max_iter: int | None = Non
         from sklearn.neural_network import MLPClassifier as SklearnMLP
     except ImportError as exc:
         raise Unavailable(f"scikit-learn is not installed ({exc}); pip install scikit-learn") from exc
+    if impl == "lean":
+        return _lean_case(Xtr, ytr, Xte, yte, dtype, max_iter or 200)
     if impl == "nnbackprop":
         from nnbackprop.sklearn import MLPClassifier as Estimator
     else:
@@ -158,4 +162,23 @@ def estimator_case(impl: str, dtype: str = "float64", max_iter: int | None = Non
     case = Case(fn, info=info)
     case.state["scores"] = lambda: [float(np.mean(est.predict(Xte) == yte)) for est in fitted]
     case.state["epochs"] = lambda: [int(est.n_iter_) for est in fitted]
+    return case
+
+
+def _lean_case(Xtr, ytr, Xte, yte, dtype: str, epochs: int) -> Case:
+    from . import lean_fit
+
+    seeds, fitted = itertools.count(), []
+
+    def fn():
+        wb = lean_fit.fit(Xtr, ytr, epochs=epochs, seed=next(seeds))
+        fitted.append(wb)
+        return wb
+
+    info = {"impl": "lean", "backend": "numpy", "phase": "estimator_fit", "dtype": dtype, "solver": "adam",
+            "hidden": [100], "batch": min(200, int(Xtr.shape[0])), "lr": 1e-3, "max_iter": epochs,
+            "n_train": int(Xtr.shape[0]), "n_test": int(Xte.shape[0])}
+    case = Case(fn, info=info)
+    case.state["scores"] = lambda: [float(np.mean(lean_fit.predict(W, b, Xte) == yte)) for W, b in fitted]
+    case.state["epochs"] = lambda: [epochs for _ in fitted]
     return case

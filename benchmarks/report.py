@@ -431,6 +431,11 @@ def targets_section(ix: dict, rs: list[dict]) -> list[str]:
         lines.append(f"| estimator at scikit-learn's defaults, {dtype} (digits fit time / scikit-learn's, "
                      f"same accuracy) | — | ≤ {limit:.2f}× | {x['ratio']:.2f}× [{x['q1']:.2f}, {x['q3']:.2f}] "
                      f"| accuracy {a:.3f} vs {b:.3f} | {'met' if ok else '**missed**'} |")
+        lean = r.get("ratio_lean")
+        if lean is not None and "lean" in f:
+            lines.append(f"| (reference, no target) leanest hand-written NumPy fit, same network and epochs "
+                         f"(`benchmarks/lean_fit.py`) / scikit-learn's, {dtype} | — | — | {lean['ratio']:.2f}× "
+                         f"[{lean['q1']:.2f}, {lean['q3']:.2f}] | accuracy {f['lean'].get('accuracy', 0):.3f} | |")
     return lines + [""]
 
 

@@ -48,7 +48,7 @@ def test_digits_estimator(benchmark, dtype):
     """Both MLPClassifiers at their defaults (issue 15's target), X in ``dtype``; the
     accuracy is the mean over the timed fits' seeds (the warm-up fit not counted)."""
     try:
-        cases = {impl: estimator_case(impl, dtype) for impl in IMPLS}
+        cases = {impl: estimator_case(impl, dtype) for impl in (*IMPLS, "lean")}
     except Unavailable as exc:
         pytest.skip(str(exc))
     times: dict = {}
@@ -68,4 +68,5 @@ def test_digits_estimator(benchmark, dtype):
                       "accuracies": scores, "epochs": float(np.mean(epochs))}
     benchmark.extra_info.update({"impl": "digits_estimator", "phase": "estimator_fit", "backend": "numpy",
                                  "dtype": dtype, "fits": fits,
-                                 "ratio": paired.summary(times["nnbackprop"], times["sklearn"])})
+                                 "ratio": paired.summary(times["nnbackprop"], times["sklearn"]),
+                                 "ratio_lean": paired.summary(times["lean"], times["sklearn"])})

@@ -85,6 +85,17 @@ def test_digits_estimator_two_epochs(impl, dtype):
     assert case.info["dtype"] == dtype and case.info["solver"] == "adam" and case.info["hidden"] == [100]
 
 
+@pytest.mark.parametrize("dtype", digits.ESTIMATOR_DTYPES)
+def test_digits_estimator_lean_floor_two_epochs(dtype):
+    """The floor beside the estimators (benchmarks/lean_fit.py), two epochs: its own fit, next
+    seed each call, X's dtype, scored like the others (better than chance after 2 epochs)."""
+    pytest.importorskip("sklearn", reason="scikit-learn is not installed: the digits benchmark skips")
+    case = digits.estimator_case("lean", dtype, max_iter=2)
+    (W0, _), (W1, _) = case.fn(), case.fn()
+    assert W0[0].dtype == np.dtype(dtype) and W0[0].shape == (64, 100) and not np.array_equal(W0[0], W1[0])
+    assert case.state["epochs"]() == [2, 2] and all(0.2 < a <= 1.0 for a in case.state["scores"]())
+
+
 def _fake_results():
     rows = []
     for impl, backend in [("nnbackprop", "numpy"), ("numpy_hand", "numpy"), ("torch_eager", "torch"),
@@ -106,10 +117,11 @@ def _fake_results():
     for dtype, r, acc in (("float64", 0.45, 0.97), ("float32", 0.40, 0.97)):
         est = {impl: {"impl": impl, "dtype": dtype, "median": 0.3, "iqr": 0.02, "epochs": 200.0,
                       "accuracy": acc if impl == "nnbackprop" else 0.972, "accuracy_std": 0.003,
-                      "accuracies": [acc] * 8} for impl in ("nnbackprop", "sklearn")}
+                      "accuracies": [acc] * 8} for impl in ("nnbackprop", "sklearn", "lean")}
         rows.append({"name": f"estimator-{dtype}", "extra_info": {
             "impl": "digits_estimator", "phase": "estimator_fit", "backend": "numpy", "dtype": dtype,
-            "fits": est, "ratio": {"ratio": r, "q1": r - 0.02, "q3": r + 0.02}},
+            "fits": est, "ratio": {"ratio": r, "q1": r - 0.02, "q3": r + 0.02},
+            "ratio_lean": {"ratio": r - 0.1, "q1": r - 0.12, "q3": r - 0.08}},
             "stats": {"median": 5.0, "iqr": 0.0, "rounds": 1, "iterations": 1}})
     pair = {"ratio": 0.9, "q1": 0.85, "q3": 0.95, "median_a": 0.009, "median_b": 0.01, "rounds": 3}
     pairs = {"nnbackprop/numpy_hand": pair, "nnbackprop_torch/torch_eager": {**pair, "ratio": 0.95},
@@ -144,6 +156,9 @@ def test_report_renders(tmp_path):
             "| — | ≤ 0.35× | 0.40× [0.38, 0.42] | accuracy 0.970 vs 0.972 | **missed** |") in text
     assert "| float64 | nnbackprop | 300.00 ms ± 10.00 ms | 200.0 | 0.970 ± 0.003 (8 seeds) |" in text
     assert "### float64" not in text  # the estimators' rows make no step table of their own
+    assert ("| (reference, no target) leanest hand-written NumPy fit, same network and epochs "
+            "(`benchmarks/lean_fit.py`) / scikit-learn's, float64 | — | — | 0.35× [0.33, 0.37] | accuracy 0.972 | |"
+            ) in text
 
 
 def test_report_plot(tmp_path):
