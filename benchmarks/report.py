@@ -123,16 +123,21 @@ def _present(rs, key):
     return [v for v in (SIZE_ORDER if key == "size" else DTYPE_ORDER) if any(r.get(key) == v for r in rs)]
 
 
+def _key(b: dict) -> str:
+    return b.get("fullname") or b.get("name", "")
+
+
 def merge(data: dict, rerun: dict) -> dict:
-    """``data`` with every benchmark group that ``rerun`` (a later pytest-benchmark JSON of a
-    few groups) holds replaced by its cases; the rerun's time and commit are kept in
-    ``data["reruns"]``. Ratios stay within one run: a target's pair comes from one group."""
-    groups = {b.get("group") for b in rerun["benchmarks"]}
+    """``data`` with every benchmark that ``rerun`` (a later pytest-benchmark JSON of a few
+    of the same benchmarks) holds replaced by its new run, by full test name; the rerun's
+    time, commit and names are kept in ``data["reruns"]``. Ratios stay within one run:
+    a target's interleaved pair comes from one benchmark."""
+    names = {_key(b) for b in rerun["benchmarks"]}
     out = dict(data)
-    out["benchmarks"] = [b for b in data["benchmarks"] if b.get("group") not in groups] + list(rerun["benchmarks"])
+    out["benchmarks"] = [b for b in data["benchmarks"] if _key(b) not in names] + list(rerun["benchmarks"])
     c = rerun.get("commit_info", {})
     out["reruns"] = list(data.get("reruns", [])) + [{
-        "groups": sorted(g for g in groups if g), "datetime": rerun.get("datetime", "?"),
+        "benchmarks": sorted(names), "datetime": rerun.get("datetime", "?"),
         "commit": str(c.get("id", "?"))[:10], "dirty": bool(c.get("dirty"))}]
     return out
 
@@ -149,7 +154,7 @@ def machine_section(data: dict) -> list[str]:
              f"- Run: {data.get('datetime', '?')}; commit {str(c.get('id', '?'))[:10]}"
              + (" (dirty tree)" if c.get("dirty") else "")]
     for r in data.get("reruns", []):
-        lines.append(f"- Rerun of {', '.join(r['groups'])}: {r['datetime']}; commit {r['commit']}"
+        lines.append(f"- Rerun of {', '.join(f'`{n}`' for n in r['benchmarks'])}: {r['datetime']}; commit {r['commit']}"
                      + (" (dirty tree)" if r["dirty"] else ""))
     return lines + [""]
 
@@ -538,7 +543,7 @@ def main(argv=None) -> None:
     ap.add_argument("--notes", default="benchmarks/NOTES.md",
                     help="Markdown appended verbatim, if the file exists")
     ap.add_argument("--rerun", action="append", default=[],
-                    help="a later pytest-benchmark JSON of some groups: replaces those groups (repeatable)")
+                    help="a later pytest-benchmark JSON of some benchmarks: replaces those (repeatable)")
     args = ap.parse_args(argv)
     data = load(args.json)
     for path in args.rerun:
