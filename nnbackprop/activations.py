@@ -112,8 +112,8 @@ class ReLU(Activation):
         clamp_min = _compat.module_function(m, "clamp_min")  # a maximum that takes a Python scalar
         if clamp_min is not None:
             return clamp_min(z, 0, out=out)
-        if _compat.on_host(z):  # NumPy's maximum against a scalar misses its vectorised loop (4x slower)
-            return m.maximum(z, _zeros_like(m, z), out=out)
+        if _compat.on_host(z) and z.size <= _ZEROS_MAX:  # NumPy's maximum against a scalar misses its
+            return m.maximum(z, _zeros_like(m, z), out=out)  # vectorised loop: 4x slower on small batches
         return m.maximum(z, 0, out=out)
 
     def backward(self, dA, z, a, xp, out=None):
@@ -127,6 +127,9 @@ class ReLU(Activation):
 
 
 _ZEROS: dict = {}  # (shape, dtype) -> a read-only host array of zeros, the operand of relu's maximum
+#: the largest z that gets a kept zeros operand (64 Ki elements, 512 KiB in float64; at most 8 kept, 4 MiB):
+#: where the step is many small calls it pays; a big layer's step is its GEMMs, and holds no hidden copy
+_ZEROS_MAX = 64 * 1024
 
 
 def _zeros_like(m: Any, z: Any) -> Any:
@@ -136,7 +139,7 @@ def _zeros_like(m: Any, z: Any) -> Any:
     key = (z.shape, z.dtype)
     zeros = _ZEROS.get(key)
     if zeros is None:
-        if len(_ZEROS) >= 16:  # a few batch shapes per layer; never a growing cache
+        if len(_ZEROS) >= 8:  # a few batch shapes per layer; never a growing cache
             _ZEROS.clear()
         zeros = _ZEROS[key] = m.zeros(z.shape, dtype=z.dtype)
         zeros.flags.writeable = False

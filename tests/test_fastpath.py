@@ -40,6 +40,9 @@ def test_relu_in_place_equals_generic(be, rng, dtype, generic):
     assert (fast is z) == _compat.is_writeable(z)
     # host arrays take maximum(z, zeros): the kept zeros operand shows the fast path ran
     assert ((z.shape, z.dtype) in nb.activations._ZEROS) == (_compat.is_writeable(z) and _compat.on_host(z))
+    big = be.asarray(np.zeros((nb.activations._ZEROS_MAX + 1,)), dtype)  # above the cap: the scalar form,
+    np.testing.assert_array_equal(be.host(relu.forward(big, xp, out=big)), 0)  # no kept zeros of its size
+    assert (tuple(big.shape), big.dtype) not in nb.activations._ZEROS and len(nb.activations._ZEROS) <= 8
     fast = be.host(fast).copy()
     a = be.asarray(fast.copy(), dtype)  # delta written over a (the training step's choice)
     fast_a = relu.backward(be.asarray(dA, dtype), None, a, xp, out=a)
